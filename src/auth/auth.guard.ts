@@ -1,0 +1,49 @@
+import {
+  createParamDecorator,
+  Injectable,
+  SetMetadata,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { AppError } from '../common/errors';
+import { bearerToken, TokenVerifier, type AuthUser } from './token-verifier';
+
+const PUBLIC = 'auth:public';
+const ROLES = 'auth:roles';
+
+/** Marks a route that needs no token (health, metrics, docs). */
+export const Public = () => SetMetadata(PUBLIC, true);
+/** Restricts a route to tokens carrying one of these roles (e.g. `admin`). */
+export const Roles = (...roles: string[]) => SetMetadata(ROLES, roles);
+
+export type AuthedRequest = Request & { user?: AuthUser };
+
+/** The authenticated caller of a guarded route. */
+export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionContext): AuthUser => {
+  const user = ctx.switchToHttp().getRequest<AuthedRequest>().user;
+  if (!user) throw new AppError('UNAUTHENTICATED', 'Not authenticated');
+  return user;
+});
+
+/** Global guard: every route needs a valid bearer token unless marked @Public(). */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    if (ctx.getType() !== 'http') return true;
+    const targets = [ctx.getHandler(), ctx.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC, targets)) return true;
+    const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+    req.user = await this.verifier.verify(bearerToken(req.headers.authorization));
+    const roles = this.reflector.getAllAndOverride<string[] | undefined>(ROLES, targets);
+    if (roles?.length && !roles.some((r) => req.user!.roles.includes(r)))
+      throw new AppError('FORBIDDEN', `Requires role ${roles.join(' or ')}`);
+    return true;
+  }
+}

@@ -1,0 +1,26 @@
+import type { DataSourceOptions } from 'typeorm';
+import type { AppConfig } from '../config/env';
+import { MIGRATIONS } from './migrations';
+
+/** TypeORM options for the primary (and read replicas, when configured). Never `synchronize`. */
+export function dataSourceOptions(
+  config: Pick<AppConfig, 'DATABASE_REPLICA_URLS' | 'DATABASE_POOL_SIZE' | 'MIGRATIONS_RUN'>,
+  url: string,
+): DataSourceOptions {
+  const replicas = config.DATABASE_REPLICA_URLS;
+  return {
+    type: 'postgres',
+    ...(replicas.length
+      ? { replication: { master: { url }, slaves: replicas.map((u) => ({ url: u })) } }
+      : { url }),
+    poolSize: config.DATABASE_POOL_SIZE,
+    connectTimeoutMS: 5000,
+    synchronize: false,
+    migrations: MIGRATIONS,
+    migrationsRun: config.MIGRATIONS_RUN,
+    migrationsTableName: 'migrations',
+    migrationsTransactionMode: 'each',
+    logging: false,
+    extra: { application_name: 'chat-service' },
+  };
+}

@@ -1,0 +1,49 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Db } from '../database/db';
+
+/**
+ * The service's Prometheus metrics, in a registry of its own per app instance
+ * (so that tests can run several instances in one process).
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'chat_http_request_duration_seconds',
+    help: 'HTTP request latency by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly errors = new Counter({
+    name: 'chat_errors_total',
+    help: 'Errors answered to clients, by transport and contract code',
+    labelNames: ['transport', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly socketConnections = new Gauge({
+    name: 'chat_socket_connections',
+    help: 'Socket.IO connections open on this instance',
+    registers: [this.registry],
+  });
+
+  constructor(@Inject(Db) db: Db) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'chat_' });
+    const pool = (name: string, help: string, pick: (s: ReturnType<Db['poolStats']>) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(pick(db.poolStats()));
+        },
+      });
+    pool('chat_db_pool_connections', 'PostgreSQL pool connections (primary)', (s) => s.total);
+    pool('chat_db_pool_idle', 'Idle PostgreSQL pool connections (primary)', (s) => s.idle);
+    pool('chat_db_pool_waiting', 'Queries waiting for a PostgreSQL connection (primary)', (s) => s.waiting);
+  }
+}

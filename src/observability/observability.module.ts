@@ -1,0 +1,13 @@
+import { Global, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { MetricsService } from './metrics.service';
+import { ObservabilityController } from './observability.controller';
+
+@Global()
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false })],
+  controllers: [ObservabilityController],
+  providers: [MetricsService],
+  exports: [MetricsService],
+})
+export class ObservabilityModule {}

@@ -1,0 +1,48 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Server, ServerOptions } from 'socket.io';
+import { TokenVerifier } from '../auth/token-verifier';
+import type { AppConfig } from '../config/env';
+import { RedisService } from '../state/redis.service';
+import { socketAuthMiddleware } from './socket-auth';
+
+/** Largest Socket.IO frame accepted; a larger one closes that connection only (CONTRACT §4: at least 64 KB). */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+/**
+ * Socket.IO with the handshake authentication, the frame cap, CORS from configuration and,
+ * when Redis is configured, the Redis adapter so that a room emit reaches every instance.
+ */
+export class ChatIoAdapter extends IoAdapter {
+  constructor(
+    app: INestApplicationContext,
+    private readonly config: AppConfig,
+  ) {
+    super(app);
+    this.verifier = app.get(TokenVerifier);
+    this.redis = app.get(RedisService);
+  }
+
+  private readonly verifier: TokenVerifier;
+  private readonly redis: RedisService;
+
+  override createIOServer(port: number, options?: ServerOptions): Server {
+    const origins = this.config.CORS_ORIGINS;
+    const server: Server = super.createIOServer(port, {
+      ...options,
+      path: options?.path ?? '/socket.io',
+      maxHttpBufferSize: MAX_FRAME_BYTES,
+      cors: { origin: origins.length ? origins : true, credentials: true },
+    } as ServerOptions);
+    if (this.redis.client) {
+      server.adapter(
+        createAdapter(this.redis.duplicate('io-pub'), this.redis.duplicate('io-sub'), {
+          key: this.redis.key('socket.io'),
+        }),
+      );
+    }
+    server.use(socketAuthMiddleware(this.verifier));
+    return server;
+  }
+}

@@ -1,0 +1,65 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import Redis from 'ioredis';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+
+/**
+ * The Redis connection, when `REDIS_URL` is set; `client` is undefined in single-instance mode,
+ * and the state services then keep their state in process.
+ */
+@Injectable()
+export class RedisService implements OnApplicationShutdown {
+  private readonly logger = new Logger(RedisService.name);
+  readonly client: Redis | undefined;
+  private readonly extra: Redis[] = [];
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    if (config.REDIS_URL) this.client = this.connect('main');
+  }
+
+  /** The configured key prefix + key: every key this service writes is namespaced. */
+  key(...parts: string[]): string {
+    return this.config.REDIS_KEY_PREFIX + parts.join(':');
+  }
+
+  /** A further connection (pub/sub needs its own). Closed with the app. */
+  duplicate(name: string): Redis {
+    const conn = this.connect(name);
+    this.extra.push(conn);
+    return conn;
+  }
+
+  async ping(timeoutMs: number): Promise<void> {
+    if (!this.client) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.client.ping(),
+        new Promise(
+          (_, reject) => (timer = setTimeout(() => reject(new Error('ping timed out')), timeoutMs)),
+        ),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private connect(name: string): Redis {
+    const conn = new Redis(this.config.REDIS_URL!, {
+      connectionName: `chat-${name}`,
+      maxRetriesPerRequest: 2,
+      retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000) + Math.floor(Math.random() * 100),
+    });
+    let reported = false;
+    conn.on('error', (err: Error) => {
+      if (!reported) this.logger.warn(`redis (${name}): ${err.message}`);
+      reported = true;
+    });
+    conn.on('ready', () => (reported = false));
+    return conn;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([this.client, ...this.extra].map((c) => c?.quit().catch(() => c.disconnect())));
+  }
+}
