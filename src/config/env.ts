@@ -3,7 +3,10 @@ import { z } from 'zod';
 /** The secret `npm start` signs and verifies dev tokens with; refused in production. */
 export const DEV_JWT_SECRET = 'dev-secret-change-me';
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A blank value counts as unset (its default applies), like the optional strings; never as 0. */
+const blankAsUnset = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const int = (min: number, max: number, fallback: number) =>
+  z.preprocess(blankAsUnset, z.coerce.number().int().min(min).max(max).default(fallback));
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const optionalString = z
   .string()
@@ -29,17 +32,17 @@ const csv = optionalString.transform((v) =>
  */
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: int(0, 65535).default(3000),
+  PORT: int(0, 65535, 3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: url(['postgres:', 'postgresql:']),
   DATABASE_REPLICA_URLS: csv.refine(
     (list) => list.every((u) => URL.canParse(u) && /^postgres(ql)?:$/.test(new URL(u).protocol)),
     'must be a comma-separated list of postgres:// URLs',
   ),
-  DATABASE_POOL_SIZE: int(1, 500).default(10),
+  DATABASE_POOL_SIZE: int(1, 500, 10),
   MIGRATIONS_RUN: bool.default(true),
   DATA_DIR: z.string().min(1).default('.data'),
-  EMBEDDED_PG_PORT: int(1, 65535).default(54329),
+  EMBEDDED_PG_PORT: int(1, 65535, 54329),
   REDIS_URL: url(['redis:', 'rediss:']),
   REDIS_KEY_PREFIX: z
     .string()
@@ -52,18 +55,19 @@ const schema = z.object({
   ),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
-  MESSAGE_RATE_LIMIT: int(1, 1_000_000).default(20),
-  MESSAGE_RATE_WINDOW_S: int(1, 86_400).default(10),
-  REST_RATE_LIMIT: int(1, 1_000_000).default(100),
-  REST_RATE_WINDOW_S: int(1, 86_400).default(10),
-  RETENTION_DAYS: int(1, 36_500).default(90),
-  AGENT_GRACE_S: int(0, 86_400).default(120),
-  PRESENCE_TTL_S: int(1, 3600).default(30),
-  TYPING_TTL_S: int(1, 600).default(5),
+  MESSAGE_RATE_LIMIT: int(1, 1_000_000, 20),
+  MESSAGE_RATE_WINDOW_S: int(1, 86_400, 10),
+  REST_RATE_LIMIT: int(1, 1_000_000, 100),
+  REST_RATE_WINDOW_S: int(1, 86_400, 10),
+  RETENTION_DAYS: int(1, 36_500, 90),
+  RETENTION_SWEEP_S: int(0, 86_400, 3600),
+  AGENT_GRACE_S: int(0, 86_400, 120),
+  PRESENCE_TTL_S: int(1, 3600, 30),
+  TYPING_TTL_S: int(1, 600, 5),
   PROFILE_SERVICE_URL: url(['http:', 'https:']),
-  PROFILE_CACHE_TTL_S: int(0, 86_400).default(300),
-  PROFILE_TIMEOUT_MS: int(1, 60_000).default(1000),
-  BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(64 * 1024),
+  PROFILE_CACHE_TTL_S: int(0, 86_400, 300),
+  PROFILE_TIMEOUT_MS: int(1, 60_000, 1000),
+  BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024, 64 * 1024),
   CORS_ORIGINS: csv,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

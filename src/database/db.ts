@@ -1,35 +1,39 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, type QueryRunner } from 'typeorm';
 
-/** What repositories run SQL through: a transaction's manager or the pool itself. */
-export type Queryable = Pick<EntityManager, 'query'>;
+/** What repositories run SQL through: a transaction or the pool. Always resolves to the result rows. */
+export interface Queryable {
+  query<T = any>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/** TypeORM answers UPDATE/DELETE with [rows, count] unless asked for a structured result: always ask. */
+const rowsOf = (runner: QueryRunner): Queryable => ({
+  query: async (sql, params = []) => (await runner.query(sql, params, true)).records,
+});
 
 /**
  * The thin seam between repositories and TypeORM: plain parameterised SQL on the primary,
  * reads that may go to a replica, and transactions.
  */
 @Injectable()
-export class Db {
-  constructor(readonly dataSource: DataSource) {}
+export class Db implements Queryable {
+  private readonly replicated: boolean;
 
-  query<T = unknown>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return this.dataSource.query(sql, params);
+  constructor(readonly dataSource: DataSource) {
+    this.replicated = Boolean((dataSource.options as { replication?: unknown }).replication);
+  }
+
+  query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return this.run('master', sql, params);
   }
 
   /** A read-path query (history, chat list): served by a read replica when there are any. */
-  async read<T = unknown>(sql: string, params: unknown[] = []): Promise<T[]> {
-    if (!(this.dataSource.options as { replication?: unknown }).replication)
-      return this.dataSource.query(sql, params);
-    const runner = this.dataSource.createQueryRunner('slave');
-    try {
-      return await runner.query(sql, params);
-    } finally {
-      await runner.release();
-    }
+  read<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return this.run(this.replicated ? 'slave' : 'master', sql, params);
   }
 
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction((manager) => work(manager));
+    return this.dataSource.transaction((manager) => work(rowsOf(manager.queryRunner!)));
   }
 
   /** Pool statistics for /metrics (the primary's pool). */
@@ -39,5 +43,14 @@ export class Db {
     };
     const pool = driver.master;
     return { total: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
+  }
+
+  private async run<T>(mode: 'master' | 'slave', sql: string, params: unknown[]): Promise<T[]> {
+    const runner = this.dataSource.createQueryRunner(mode);
+    try {
+      return (await runner.query(sql, params, true)).records as T[];
+    } finally {
+      await runner.release();
+    }
   }
 }

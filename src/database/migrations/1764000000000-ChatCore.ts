@@ -56,8 +56,8 @@ export class ChatCore1764000000000 implements MigrationInterface {
     await q.query(
       `CREATE UNIQUE INDEX messages_idempotency ON messages (sender_id, client_message_id) WHERE client_message_id IS NOT NULL`,
     );
-    // Retention walks live messages oldest first.
-    await q.query(`CREATE INDEX messages_live_by_age ON messages (created_at) WHERE deleted_at IS NULL`);
+    // Retention walks messages oldest first (tombstoning, then purging).
+    await q.query(`CREATE INDEX messages_created_at ON messages (created_at)`);
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -1,0 +1,119 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
+import { EXTERNAL_ID, EXTERNAL_ID_MESSAGE } from '../common/validators';
+import { MessageDto } from '../messages/message.dto';
+
+export class CreateConversationDto {
+  @ApiProperty({ enum: ['direct', 'group', 'business'] })
+  @IsIn(['direct', 'group', 'business'])
+  type!: 'direct' | 'group' | 'business';
+
+  @ApiPropertyOptional({
+    type: [String],
+    description:
+      'direct: exactly one other user; group: 1–7 others (at most 8 with the creator, else 422 LIMIT_EXCEEDED)',
+    example: ['u2'],
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @Matches(EXTERNAL_ID, { each: true, message: EXTERNAL_ID_MESSAGE })
+  participantIds?: string[];
+
+  @ApiPropertyOptional({ description: 'group only: 1–100 characters', example: 'Trip' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 100)
+  title?: string;
+
+  @ApiPropertyOptional({ description: 'business only', example: 'b1' })
+  @IsOptional()
+  @Matches(EXTERNAL_ID, { message: EXTERNAL_ID_MESSAGE })
+  businessId?: string;
+}
+
+export class ListConversationsQuery {
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: "opaque, from the previous page's nextCursor" })
+  @IsOptional()
+  @IsString()
+  cursor?: string;
+}
+
+export class AddParticipantDto {
+  @ApiProperty({ example: 'u9' })
+  @Matches(EXTERNAL_ID, { message: EXTERNAL_ID_MESSAGE })
+  userId!: string;
+
+  @ApiPropertyOptional({
+    enum: ['member', 'admin'],
+    default: 'member',
+    description: 'admin: by the owner only',
+  })
+  @IsOptional()
+  @IsIn(['member', 'admin'])
+  role?: 'member' | 'admin';
+}
+
+export class UpdateParticipantDto {
+  @ApiProperty({ enum: ['member', 'admin'] })
+  @IsIn(['member', 'admin'])
+  role!: 'member' | 'admin';
+}
+
+export class ProfileDto {
+  @ApiProperty() displayName!: string;
+  @ApiProperty({ type: String, nullable: true }) avatarUrl!: string | null;
+}
+
+export class ParticipantDto {
+  @ApiProperty() userId!: string;
+  @ApiProperty({ enum: ['owner', 'admin', 'member', 'customer', 'agent'] }) role!: string;
+  @ApiProperty({ format: 'date-time' }) joinedAt!: string;
+  @ApiProperty() lastReadSeq!: number;
+  @ApiProperty({
+    type: ProfileDto,
+    nullable: true,
+    description: 'null when the profile service could not answer',
+  })
+  profile!: ProfileDto | null;
+}
+
+export class ConversationDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: ['direct', 'group', 'business'] }) type!: string;
+  @ApiProperty({ type: String, nullable: true }) title!: string | null;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) lastActivityAt!: string;
+  @ApiProperty({ type: [ParticipantDto] }) participants!: ParticipantDto[];
+  @ApiProperty({ type: Object, nullable: true, description: 'business conversations only (CONTRACT §2)' })
+  business!: null;
+  @ApiProperty({ type: MessageDto, nullable: true }) lastMessage!: MessageDto | null;
+  @ApiProperty() lastSeq!: number;
+  @ApiProperty({ description: "messages after the caller's lastReadSeq, not theirs, not deleted" })
+  unreadCount!: number;
+}
+
+export class ConversationListDto {
+  @ApiProperty({ type: [ConversationDto] }) items!: ConversationDto[];
+  @ApiProperty({ type: String, nullable: true }) nextCursor!: string | null;
+}

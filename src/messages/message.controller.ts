@@ -1,0 +1,91 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CurrentUser } from '../auth/auth.guard';
+import type { AuthUser } from '../auth/token-verifier';
+import { ApiErrors } from '../common/api-errors';
+import { UuidParam } from '../common/validators';
+import {
+  HistoryQuery,
+  MessageDto,
+  MessageListDto,
+  ReadDto,
+  ReadStateDto,
+  SendMessageDto,
+} from './message.dto';
+import { MessageService } from './message.service';
+import type { Message, ReadState } from './message.types';
+
+@ApiTags('messages')
+@Controller('conversations/:id')
+export class MessageController {
+  constructor(private readonly messages: MessageService) {}
+
+  @Post('messages')
+  @ApiOperation({
+    summary: 'Send a message. Idempotent on clientMessageId: a retry returns 200 with the original',
+    description:
+      "The server assigns `seq` (1, 2, 3, … per conversation, no gaps). Sending moves the sender's read pointer to it.",
+  })
+  @ApiCreatedResponse({ type: MessageDto, description: 'stored' })
+  @ApiOkResponse({
+    type: MessageDto,
+    description: 'a retry: the original message; nothing stored or broadcast',
+  })
+  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE')
+  async send(
+    @CurrentUser() user: AuthUser,
+    @Param('id', UuidParam) id: string,
+    @Body() body: SendMessageDto,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<Message> {
+    const { message, created } = await this.messages.send(user, id, body);
+    res.status(created ? 201 : 200);
+    return message;
+  }
+
+  @Get('messages')
+  @ApiOperation({
+    summary:
+      'History: `before` (newest first, default) or `after` (oldest first, for catch-up after a reconnect)',
+    description:
+      'Deleted messages appear as tombstones (`content: null`, `deletedAt` set). Messages past retention are gone.',
+  })
+  @ApiOkResponse({ type: MessageListDto })
+  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND')
+  history(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string, @Query() query: HistoryQuery) {
+    return this.messages.history(user, id, query);
+  }
+
+  @Delete('messages/:messageId')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a message (sender only); it stays in history as a tombstone' })
+  @ApiNoContentResponse()
+  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND')
+  async delete(
+    @CurrentUser() user: AuthUser,
+    @Param('id', UuidParam) id: string,
+    @Param('messageId', UuidParam) messageId: string,
+  ): Promise<void> {
+    await this.messages.delete(user, id, messageId);
+  }
+
+  @Post('read')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Move the caller's read pointer (never backwards; clamped to lastSeq)" })
+  @ApiOkResponse({ type: ReadStateDto })
+  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND')
+  read(
+    @CurrentUser() user: AuthUser,
+    @Param('id', UuidParam) id: string,
+    @Body() body: ReadDto,
+  ): Promise<ReadState> {
+    return this.messages.markRead(user, id, body.seq);
+  }
+}

@@ -1,0 +1,248 @@
+import { Injectable } from '@nestjs/common';
+import { Db, type Queryable } from '../database/db';
+import type { MessageRow, ReadState } from './message.types';
+
+const MESSAGE_COLUMNS = `id, conversation_id, seq, sender_id, client_message_id, type, content, created_at, edited_at, deleted_at`;
+
+export interface NewTextMessage {
+  id: string;
+  conversationId: string;
+  senderId: string;
+  clientMessageId: string;
+  text: string;
+}
+
+/**
+ * Messages, the per-conversation sequence and the per-participant read state.
+ *
+ * Unread counters (`participants.unread_count`) are exact because every write that changes them
+ * holds the participant row lock while it does, and computes from what was committed before:
+ * - send: the conversation row lock (seq) is taken first, then every participant row is updated;
+ * - read: the reader's row is locked first, then the count is taken in a later statement, whose
+ *   snapshot therefore includes every send that touched that row before;
+ * - delete and retention: the message is tombstoned, then a single-table UPDATE decrements the
+ *   participants whose pointer is below it (PostgreSQL re-checks that condition on the latest row).
+ */
+@Injectable()
+export class MessageRepository {
+  constructor(private readonly db: Db) {}
+
+  findByClientMessageId(senderId: string, clientMessageId: string): Promise<MessageRow | undefined> {
+    return this.db
+      .query<MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE sender_id = $1 AND client_message_id = $2`,
+        [senderId, clientMessageId],
+      )
+      .then((rows) => rows[0]);
+  }
+
+  /**
+   * Takes the next seq of the conversation if `senderId` is a participant (locking the conversation
+   * row until commit, which serialises the sends of one conversation). Undefined when not a participant.
+   */
+  async nextSeq(
+    tx: Queryable,
+    conversationId: string,
+    senderId: string,
+  ): Promise<{ seq: number; at: Date } | undefined> {
+    const rows = await tx.query(
+      `UPDATE conversations c
+          SET last_seq = c.last_seq + 1, last_activity_at = date_trunc('milliseconds', now())
+        WHERE c.id = $1
+          AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = $1 AND p.user_id = $2)
+        RETURNING c.last_seq AS seq, c.last_activity_at AS at`,
+      [conversationId, senderId],
+    );
+    return rows[0];
+  }
+
+  /** Inserts the message; undefined when (sender, clientMessageId) already exists (the caller rolls back). */
+  async insertText(tx: Queryable, m: NewTextMessage, seq: number, at: Date): Promise<MessageRow | undefined> {
+    const rows = await tx.query(
+      `INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
+       VALUES ($1, $2, $3, $4, $5, 'text', $6, $7)
+       ON CONFLICT (sender_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
+       RETURNING ${MESSAGE_COLUMNS}`,
+      [m.id, m.conversationId, seq, m.senderId, m.clientMessageId, { text: m.text }, at],
+    );
+    return rows[0];
+  }
+
+  /** A service-written message (`senderId` null): unread for every participant. */
+  async insertSystem(tx: Queryable, id: string, conversationId: string, text: string): Promise<MessageRow> {
+    const [row] = await tx.query(
+      `WITH next AS (
+         UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = date_trunc('milliseconds', now()) WHERE id = $2
+         RETURNING last_seq, last_activity_at)
+       INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
+       SELECT $1, $2, next.last_seq, NULL, NULL, 'system', $3, next.last_activity_at FROM next
+       RETURNING ${MESSAGE_COLUMNS}`,
+      [id, conversationId, { text }],
+    );
+    await this.afterInsert(tx, row as MessageRow);
+    return row as MessageRow;
+  }
+
+  /**
+   * After a message: the sender has read everything up to it; every other participant has one more unread.
+   * Returns the participant ids (the fan-out list).
+   */
+  async afterInsert(tx: Queryable, row: MessageRow): Promise<string[]> {
+    const rows: { user_id: string }[] = await tx.query(
+      `UPDATE participants
+          SET last_read_seq    = CASE WHEN user_id = $2 THEN $3 ELSE last_read_seq END,
+              unread_count     = CASE WHEN user_id = $2 THEN 0 ELSE unread_count + 1 END,
+              last_activity_at = $4
+        WHERE conversation_id = $1
+        RETURNING user_id`,
+      [row.conversation_id, row.sender_id, row.seq, row.created_at],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
+  /** `before`: newest first; `after`: oldest first. Messages older than `notBefore` (retention) are gone. */
+  history(
+    conversationId: string,
+    page: { before?: number; after?: number; limit: number },
+    notBefore: Date,
+  ): Promise<MessageRow[]> {
+    if (page.after !== undefined) {
+      return this.db.read<MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages
+          WHERE conversation_id = $1 AND seq > $2 AND created_at >= $4
+          ORDER BY seq ASC LIMIT $3`,
+        [conversationId, page.after, page.limit, notBefore],
+      );
+    }
+    return this.db.read<MessageRow>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages
+        WHERE conversation_id = $1 AND seq < $2 AND created_at >= $4
+        ORDER BY seq DESC LIMIT $3`,
+      [conversationId, page.before ?? 2 ** 31 - 1, page.limit, notBefore],
+    );
+  }
+
+  /** The messages at given (conversation, seq) pairs: the chat list's last messages. */
+  atSeqs(pairs: { conversationId: string; seq: number }[]): Promise<MessageRow[]> {
+    if (!pairs.length) return Promise.resolve([]);
+    return this.db.read<MessageRow>(
+      `SELECT ${MESSAGE_COLUMNS.split(', ')
+        .map((c) => `m.${c}`)
+        .join(', ')}
+         FROM unnest($1::uuid[], $2::int[]) AS x(conversation_id, seq)
+         JOIN messages m ON m.conversation_id = x.conversation_id AND m.seq = x.seq`,
+      [pairs.map((p) => p.conversationId), pairs.map((p) => p.seq)],
+    );
+  }
+
+  findInConversation(conversationId: string, messageId: string): Promise<MessageRow | undefined> {
+    return this.db
+      .query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND conversation_id = $2`, [
+        messageId,
+        conversationId,
+      ])
+      .then((rows) => rows[0]);
+  }
+
+  /** Locks the conversation row, so that a delete never interleaves with a send's participant updates. */
+  async lockConversation(tx: Queryable, conversationId: string): Promise<void> {
+    await tx.query(`SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, [conversationId]);
+  }
+
+  /** Tombstones a live message; undefined when it was already deleted. */
+  async tombstone(
+    tx: Queryable,
+    messageId: string,
+  ): Promise<{ seq: number; sender_id: string | null } | undefined> {
+    const rows = await tx.query(
+      `UPDATE messages SET deleted_at = now(), content = NULL
+        WHERE id = $1 AND deleted_at IS NULL
+        RETURNING seq, sender_id`,
+      [messageId],
+    );
+    return rows[0];
+  }
+
+  /** One fewer unread for everyone who had this (now deleted) message unread. */
+  async uncountDeleted(
+    tx: Queryable,
+    conversationId: string,
+    seqs: number[],
+    senders: (string | null)[],
+  ): Promise<void> {
+    await tx.query(
+      `UPDATE participants p
+          SET unread_count = p.unread_count - (
+                SELECT count(*) FROM unnest($2::int[], $3::text[]) AS x(seq, sender_id)
+                 WHERE x.seq > p.last_read_seq AND x.sender_id IS DISTINCT FROM p.user_id)
+        WHERE p.conversation_id = $1 AND p.last_read_seq < (SELECT max(s) FROM unnest($2::int[]) AS s)`,
+      [conversationId, seqs, senders],
+    );
+  }
+
+  /** Locks the reader's participant row; undefined when not a participant. */
+  async lockReadState(tx: Queryable, conversationId: string, userId: string): Promise<ReadState | undefined> {
+    const rows = await tx.query(
+      `SELECT last_read_seq, unread_count FROM participants
+        WHERE conversation_id = $1 AND user_id = $2 FOR UPDATE`,
+      [conversationId, userId],
+    );
+    return rows[0] ? { lastReadSeq: rows[0].last_read_seq, unreadCount: rows[0].unread_count } : undefined;
+  }
+
+  /** Moves the pointer forward (never back, never past last_seq) and recounts what is left unread. */
+  async markRead(tx: Queryable, conversationId: string, userId: string, seq: number): Promise<ReadState> {
+    const [row] = await tx.query(
+      `WITH target AS (
+         SELECT GREATEST(p.last_read_seq, LEAST($3::int, c.last_seq)) AS seq
+           FROM participants p JOIN conversations c ON c.id = p.conversation_id
+          WHERE p.conversation_id = $1 AND p.user_id = $2)
+       UPDATE participants p
+          SET last_read_seq = target.seq,
+              unread_count = (SELECT count(*) FROM messages m
+                               WHERE m.conversation_id = $1 AND m.seq > target.seq
+                                 AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $2)
+         FROM target
+        WHERE p.conversation_id = $1 AND p.user_id = $2
+        RETURNING p.last_read_seq, p.unread_count`,
+      [conversationId, userId, seq],
+    );
+    return { lastReadSeq: row.last_read_seq, unreadCount: row.unread_count };
+  }
+
+  /** Retention, step 1: up to `limit` live messages created before `cutoff`, oldest first (not locked). */
+  expiredBatch(cutoff: Date, limit: number): Promise<{ id: string; conversation_id: string }[]> {
+    return this.db.query(
+      `SELECT id, conversation_id FROM messages WHERE created_at < $1 AND deleted_at IS NULL ORDER BY created_at LIMIT $2`,
+      [cutoff, limit],
+    );
+  }
+
+  /** Tombstones the given messages of one conversation that are still live (call with the conversation locked). */
+  tombstoneMany(
+    tx: Queryable,
+    conversationId: string,
+    ids: string[],
+    at: Date,
+  ): Promise<{ seq: number; sender_id: string | null }[]> {
+    return tx.query(
+      `UPDATE messages SET deleted_at = $3, content = NULL
+        WHERE conversation_id = $1 AND id = ANY($2::uuid[]) AND deleted_at IS NULL
+        RETURNING seq, sender_id`,
+      [conversationId, ids, at],
+    );
+  }
+
+  /** Retention, step 2: removes up to `limit` rows that expired and were tombstoned before `purgeBefore`. */
+  async purgeExpired(cutoff: Date, purgeBefore: Date, limit: number): Promise<number> {
+    const rows = await this.db.query(
+      `DELETE FROM messages WHERE id IN (
+         SELECT id FROM messages
+          WHERE created_at < $1 AND deleted_at IS NOT NULL AND deleted_at < $2
+          LIMIT $3 FOR UPDATE SKIP LOCKED)
+       RETURNING 1`,
+      [cutoff, purgeBefore, limit],
+    );
+    return rows.length;
+  }
+}

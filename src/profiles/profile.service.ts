@@ -1,0 +1,74 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { KeyValueStore } from '../state/key-value.store';
+import type { Profile, ProfileRecord, ProfileSource } from './profile.types';
+
+export const PROFILE_SOURCE = Symbol('PROFILE_SOURCE');
+export const PROFILE_CACHE_TTL_S = Symbol('PROFILE_CACHE_TTL_S');
+
+/** What the cache holds for an id the profile service does not know. */
+const UNKNOWN = '-';
+
+/**
+ * Profiles for display: cached (Redis or in process) with a TTL, the misses fetched in one batch,
+ * and `null` for whatever could not be had (a slow or failing profile service never fails a list).
+ */
+@Injectable()
+export class ProfileService {
+  private readonly logger = new Logger(ProfileService.name);
+
+  constructor(
+    @Inject(PROFILE_SOURCE) private readonly source: ProfileSource,
+    @Inject(PROFILE_CACHE_TTL_S) private readonly ttlS: number,
+    private readonly cache: KeyValueStore,
+  ) {}
+
+  async getMany(ids: Iterable<string>): Promise<Map<string, Profile | null>> {
+    const unique = [...new Set(ids)];
+    const result = new Map<string, Profile | null>();
+    if (!unique.length) return result;
+    const cached = await this.cache.getMany(unique.map(cacheKey)).catch(() => unique.map(() => null));
+    const misses: string[] = [];
+    unique.forEach((id, i) => {
+      const hit = cached[i];
+      if (hit === null || hit === undefined) misses.push(id);
+      else result.set(id, hit === UNKNOWN ? null : (JSON.parse(hit) as Profile));
+    });
+    if (misses.length) {
+      const fetched = await this.fetch(misses);
+      for (const id of misses) result.set(id, fetched?.get(id) ?? null);
+      if (fetched) {
+        const entries: [string, string][] = misses.map((id) => {
+          const p = fetched.get(id);
+          return [cacheKey(id), p ? JSON.stringify(p) : UNKNOWN];
+        });
+        await this.cache.setMany(entries, this.ttlS).catch(() => undefined);
+      }
+    }
+    return result;
+  }
+
+  async get(id: string): Promise<Profile | null> {
+    return (await this.getMany([id])).get(id) ?? null;
+  }
+
+  /** One batched call; undefined when the source failed (nothing is cached then). */
+  private async fetch(ids: string[]): Promise<Map<string, Profile> | undefined> {
+    try {
+      const records: ProfileRecord[] = await this.source.fetchBatch(ids);
+      const wanted = new Set(ids);
+      return new Map(
+        records
+          .filter((r) => wanted.has(r.id))
+          .map((r) => [r.id, { displayName: r.displayName, avatarUrl: r.avatarUrl ?? null }]),
+      );
+    } catch (err) {
+      this.logger.warn(
+        { err: err instanceof Error ? err.message : String(err), ids: ids.length },
+        'profile fetch failed',
+      );
+      return undefined;
+    }
+  }
+}
+
+const cacheKey = (id: string) => `profile:${id}`;
