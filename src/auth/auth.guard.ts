@@ -1,5 +1,6 @@
 import {
   createParamDecorator,
+  Inject,
   Injectable,
   SetMetadata,
   type CanActivate,
@@ -8,6 +9,10 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AppError } from '../common/errors';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import { MetricsService } from '../observability/metrics.service';
+import { SlidingWindow } from '../state/sliding-window';
 import { bearerToken, TokenVerifier, type AuthUser } from './token-verifier';
 
 const PUBLIC = 'auth:public';
@@ -27,12 +32,18 @@ export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionConte
   return user;
 });
 
-/** Global guard: every route needs a valid bearer token unless marked @Public(). */
+/**
+ * Global guard: every route needs a valid bearer token unless marked @Public(), and each user gets
+ * REST_RATE_LIMIT requests per REST_RATE_WINDOW_S (sliding window, shared across instances).
+ */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly reflector: Reflector,
+    private readonly limiter: SlidingWindow,
+    private readonly metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -44,6 +55,17 @@ export class AuthGuard implements CanActivate {
     const roles = this.reflector.getAllAndOverride<string[] | undefined>(ROLES, targets);
     if (roles?.length && !roles.some((r) => req.user!.roles.includes(r)))
       throw new AppError('FORBIDDEN', `Requires role ${roles.join(' or ')}`);
+    const { REST_RATE_LIMIT: limit, REST_RATE_WINDOW_S: windowS } = this.config;
+    const verdict = await this.limiter.hit(`rest:${req.user.id}`, limit, windowS * 1000);
+    if (!verdict.allowed) {
+      this.metrics.rateLimited.inc({ scope: 'rest' });
+      throw new AppError(
+        'RATE_LIMITED',
+        'Too many requests',
+        undefined,
+        Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)),
+      );
+    }
     return true;
   }
 }

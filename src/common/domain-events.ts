@@ -19,6 +19,8 @@ export interface DomainEventMap {
     moved: boolean;
     participantIds: string[];
   };
+  'typing.changed': { conversationId: string; userId: string; isTyping: boolean; participantIds: string[] };
+  'presence.changed': { userId: string; status: 'online' | 'offline'; lastSeenAt: string };
 }
 
 export type DomainEventName = keyof DomainEventMap;

@@ -152,6 +152,17 @@ export class ConversationRepository {
     );
   }
 
+  /** Everyone who shares a conversation with the user (who gets their presence). */
+  async contactsOf(userId: string): Promise<string[]> {
+    const rows: { user_id: string }[] = await this.db.read(
+      `SELECT DISTINCT other.user_id
+         FROM participants mine JOIN participants other ON other.conversation_id = mine.conversation_id
+        WHERE mine.user_id = $1 AND other.user_id <> $1`,
+      [userId],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
   /** Participants of several conversations at once (the chat list page). */
   participantsOf(conversationIds: string[]): Promise<ParticipantRow[]> {
     if (!conversationIds.length) return Promise.resolve([]);

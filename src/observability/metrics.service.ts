@@ -31,6 +31,33 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly messagesSent = new Counter({
+    name: 'chat_messages_sent_total',
+    help: 'Messages stored (retries of an existing clientMessageId not counted)',
+    registers: [this.registry],
+  });
+
+  readonly messagesDelivered = new Counter({
+    name: 'chat_messages_delivered_total',
+    help: 'message:new events emitted to sockets of this instance',
+    registers: [this.registry],
+  });
+
+  readonly socketEventDuration = new Histogram({
+    name: 'chat_socket_event_duration_seconds',
+    help: 'Time from receiving a client event to its ack (message:send: send to ack), by event and outcome',
+    labelNames: ['event', 'outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly rateLimited = new Counter({
+    name: 'chat_rate_limited_total',
+    help: 'Requests refused by a rate limit, by scope (socket message:send, REST)',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+
   constructor(@Inject(Db) db: Db) {
     collectDefaultMetrics({ register: this.registry, prefix: 'chat_' });
     const pool = (name: string, help: string, pick: (s: ReturnType<Db['poolStats']>) => number) =>

@@ -1,38 +1,215 @@
-import { Logger } from '@nestjs/common';
+import { Inject, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import {
-  ConnectedSocket,
-  SubscribeMessage,
   WebSocketGateway,
   type OnGatewayConnection,
   type OnGatewayDisconnect,
+  type OnGatewayInit,
 } from '@nestjs/websockets';
+import { AppError } from '../common/errors';
+import { toErrorBody } from '../common/http-exception.filter';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import { MessageService } from '../messages/message.service';
 import { MetricsService } from '../observability/metrics.service';
-import type { AckResult } from './events';
+import { PresenceService } from '../presence/presence.service';
+import { TypingService } from '../presence/typing.service';
+import { SlidingWindow } from '../state/sliding-window';
+import type { AckError, AckResult, ClientEventName, ClientEvents } from './events';
+import { Fanout, userRoom, type ChatServer } from './fanout.service';
 import { scheduleExpiry, type AuthedSocket } from './socket-auth';
+import { HeartbeatEvent, ReadEvent, SendMessageEvent, TypingEvent, validatePayload } from './socket.dto';
 
-/** The room every connection of a user joins: events for the user go to all their devices. */
-export const userRoom = (userId: string) => `user:${userId}`;
+type Handler<E extends ClientEventName> = (
+  socket: AuthedSocket,
+  payload: unknown,
+) => Promise<ClientEvents[E]['result']>;
 
+/**
+ * The Socket.IO edge (CONTRACT §4). It authenticates (handshake middleware), joins each connection
+ * to its user's room, validates every client event and delegates to the same services as REST,
+ * answering each ack with `{ ok, data }` or `{ ok: false, error }`.
+ */
 @WebSocketGateway()
-export class ChatGateway implements OnGatewayConnection, OnGatewayDisconnect {
+export class ChatGateway
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown
+{
   private readonly logger = new Logger(ChatGateway.name);
+  /** This instance's connections, by user: for the heartbeat-lapse check. */
+  private readonly local = new Map<string, Set<AuthedSocket>>();
+  private readonly lastBeat = new WeakMap<AuthedSocket, number>();
   private readonly cancelExpiry = new WeakMap<AuthedSocket, () => void>();
+  private readonly refusedInARow = new WeakMap<AuthedSocket, number>();
+  private lapseTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly metrics: MetricsService) {}
+  private readonly handlers: { [E in ClientEventName]: Handler<E> } = {
+    'message:send': async (socket, payload) => {
+      const input = await validatePayload(SendMessageEvent, payload);
+      await this.meterSend(socket);
+      const { message } = await this.messages.send(socket.data.user, input.conversationId, input);
+      return message;
+    },
+    'conversation:read': async (socket, payload) => {
+      const input = await validatePayload(ReadEvent, payload);
+      return this.messages.markRead(socket.data.user, input.conversationId, input.seq);
+    },
+    'typing:start': async (socket, payload) => {
+      const input = await validatePayload(TypingEvent, payload);
+      await this.typing.start(socket.data.user, input.conversationId);
+      return {};
+    },
+    'typing:stop': async (socket, payload) => {
+      const input = await validatePayload(TypingEvent, payload);
+      await this.typing.stop(socket.data.user, input.conversationId);
+      return {};
+    },
+    'presence:heartbeat': async (socket, payload) => {
+      await validatePayload(HeartbeatEvent, payload);
+      this.lastBeat.set(socket, Date.now());
+      await this.presence.beat(socket.data.user.id, socket.id);
+      return {};
+    },
+  };
+
+  constructor(
+    private readonly messages: MessageService,
+    private readonly typing: TypingService,
+    private readonly presence: PresenceService,
+    private readonly fanout: Fanout,
+    private readonly limiter: SlidingWindow,
+    private readonly metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  afterInit(server: ChatServer): void {
+    this.fanout.attach(server);
+    const every = Math.max(1000, (this.config.PRESENCE_TTL_S * 1000) / 3);
+    this.lapseTimer = setInterval(() => this.checkLapsedHeartbeats(), every);
+    this.lapseTimer.unref();
+  }
 
   async handleConnection(socket: AuthedSocket): Promise<void> {
+    const userId = socket.data.user.id;
     this.metrics.socketConnections.inc();
     this.cancelExpiry.set(socket, scheduleExpiry(socket));
-    await socket.join(userRoom(socket.data.user.id));
+    this.lastBeat.set(socket, Date.now());
+    for (const [event, handler] of Object.entries(this.handlers) as [
+      ClientEventName,
+      Handler<ClientEventName>,
+    ][]) {
+      socket.on(event, (...args: unknown[]) => this.dispatch(socket, event, handler, args));
+    }
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      if (typeof event === 'string' && event in this.handlers) return;
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function')
+        ack({
+          ok: false,
+          error: { code: 'VALIDATION_FAILED', message: `unknown event ${String(event).slice(0, 64)}` },
+        });
+    });
+    await socket.join(userRoom(userId));
+    const mine = this.local.get(userId) ?? new Set();
+    mine.add(socket);
+    this.local.set(userId, mine);
+    await this.presence
+      .beat(userId, socket.id)
+      .catch((err: unknown) => this.warn('presence on connect', err));
   }
 
-  handleDisconnect(socket: AuthedSocket): void {
+  async handleDisconnect(socket: AuthedSocket): Promise<void> {
+    const userId = socket.data.user?.id;
     this.metrics.socketConnections.dec();
     this.cancelExpiry.get(socket)?.();
+    if (!userId) return;
+    const mine = this.local.get(userId);
+    mine?.delete(socket);
+    if (mine && !mine.size) this.local.delete(userId);
+    await this.presence
+      .disconnected(userId, socket.id)
+      .catch((err: unknown) => this.warn('presence on disconnect', err));
   }
 
-  @SubscribeMessage('presence:heartbeat')
-  heartbeat(@ConnectedSocket() _socket: AuthedSocket): AckResult<Record<string, never>> {
-    return { ok: true, data: {} };
+  /** Runs one client event and answers its ack (if the client asked for one), whatever happens. */
+  private dispatch(
+    socket: AuthedSocket,
+    event: ClientEventName,
+    handler: Handler<ClientEventName>,
+    args: unknown[],
+  ): void {
+    const ack =
+      typeof args[args.length - 1] === 'function' ? (args.pop() as (r: AckResult) => void) : undefined;
+    const stop = this.metrics.socketEventDuration.startTimer({ event });
+    handler(socket, args[0]).then(
+      (data) => {
+        stop({ outcome: 'ok' });
+        ack?.({ ok: true, data });
+      },
+      (err: unknown) => {
+        const error = this.toAckError(err, event);
+        stop({ outcome: error.code });
+        this.metrics.errors.inc({ transport: 'socket', code: error.code });
+        ack?.({ ok: false, error });
+      },
+    );
+  }
+
+  /**
+   * The per-user sliding window on `message:send`, shared by all the user's connections and instances.
+   * A connection that keeps sending far past the limit is disconnected.
+   */
+  private async meterSend(socket: AuthedSocket): Promise<void> {
+    const { MESSAGE_RATE_LIMIT: limit, MESSAGE_RATE_WINDOW_S: windowS } = this.config;
+    const verdict = await this.limiter.hit(`msg:${socket.data.user.id}`, limit, windowS * 1000);
+    if (verdict.allowed) {
+      this.refusedInARow.delete(socket);
+      return;
+    }
+    this.metrics.rateLimited.inc({ scope: 'socket' });
+    const refused = (this.refusedInARow.get(socket) ?? 0) + 1;
+    this.refusedInARow.set(socket, refused);
+    if (refused > limit) {
+      socket.emit('session:end', { reason: 'rate_limited' });
+      setImmediate(() => socket.disconnect(true));
+    }
+    throw new AppError(
+      'RATE_LIMITED',
+      'Too many messages, slow down',
+      undefined,
+      Math.ceil(verdict.retryAfterMs / 1000),
+    );
+  }
+
+  private toAckError(err: unknown, event: string): AckError {
+    const { body } = toErrorBody(err, '');
+    if (body.code === 'INTERNAL')
+      this.logger.error(
+        { err: err instanceof Error ? err.stack : String(err), event },
+        'socket event failed',
+      );
+    const error: AckError & { retryAfterS?: number } = { code: body.code, message: body.message };
+    if (body.details) error.details = body.details;
+    if (err instanceof AppError && err.retryAfterS !== undefined) error.retryAfterS = err.retryAfterS;
+    return error;
+  }
+
+  /** Users none of whose connections here heartbeated within the TTL may have gone offline. */
+  private checkLapsedHeartbeats(): void {
+    const deadline = Date.now() - this.config.PRESENCE_TTL_S * 1000;
+    for (const [userId, sockets] of this.local) {
+      const lapsed = [...sockets].every((s) => (this.lastBeat.get(s) ?? 0) < deadline);
+      if (lapsed)
+        this.presence.checkLapsed(userId).catch((err: unknown) => this.warn('presence lapse check', err));
+    }
+  }
+
+  private warn(what: string, err: unknown): void {
+    this.logger.warn(
+      { err: err instanceof Error ? err.message : String(err), what },
+      'realtime side effect failed',
+    );
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.lapseTimer);
   }
 }

@@ -1,7 +1,15 @@
 import { Global, Module } from '@nestjs/common';
+import { Deadlines, MemoryDeadlines, RedisDeadlines } from './deadlines';
+import { ExpiringSet, MemoryExpiringSet, RedisExpiringSet } from './expiring-set';
 import { KeyValueStore, MemoryKeyValueStore, RedisKeyValueStore } from './key-value.store';
+import { MemoryOrderedChannel, OrderedChannel, RedisOrderedChannel } from './ordered-channel';
 import { RedisService } from './redis.service';
+import { MemorySlidingWindow, RedisSlidingWindow, SlidingWindow } from './sliding-window';
 
+/**
+ * Shared state behind one interface each: with REDIS_URL, in Redis (correct across instances);
+ * without, in process (single instance).
+ */
 @Global()
 @Module({
   providers: [
@@ -12,7 +20,33 @@ import { RedisService } from './redis.service';
       useFactory: (redis: RedisService) =>
         redis.client ? new RedisKeyValueStore(redis.client, redis.key('kv:')) : new MemoryKeyValueStore(),
     },
+    {
+      provide: ExpiringSet,
+      inject: [RedisService],
+      useFactory: (redis: RedisService) =>
+        redis.client ? new RedisExpiringSet(redis.client, redis.key('set:')) : new MemoryExpiringSet(),
+    },
+    {
+      provide: Deadlines,
+      inject: [RedisService],
+      useFactory: (redis: RedisService) =>
+        redis.client ? new RedisDeadlines(redis.client, redis.key('dl:')) : new MemoryDeadlines(),
+    },
+    {
+      provide: SlidingWindow,
+      inject: [RedisService],
+      useFactory: (redis: RedisService) =>
+        redis.client ? new RedisSlidingWindow(redis.client, redis.key('rl:')) : new MemorySlidingWindow(),
+    },
+    {
+      provide: OrderedChannel,
+      inject: [RedisService],
+      useFactory: (redis: RedisService) =>
+        redis.client
+          ? new RedisOrderedChannel(redis.client, redis.duplicate('ordered-sub'), redis.key(''))
+          : new MemoryOrderedChannel(),
+    },
   ],
-  exports: [RedisService, KeyValueStore],
+  exports: [RedisService, KeyValueStore, ExpiringSet, Deadlines, SlidingWindow, OrderedChannel],
 })
 export class StateModule {}

@@ -53,12 +53,20 @@ export async function startApp(opts: {
     LOG_LEVEL: 'info',
     DATABASE_URL: opts.databaseUrl,
     MIGRATIONS_RUN: 'false',
+    // Most tests send far more than a user would; the rate-limit tests set their own limits.
+    REST_RATE_LIMIT: '100000',
+    MESSAGE_RATE_LIMIT: '100000',
     ...(opts.redisPrefix ? { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: opts.redisPrefix } : {}),
     ...opts.env,
   };
   const config = loadConfig(env);
   const logs = new LogCapture();
-  const app = await createApp({ config, databaseUrl: opts.databaseUrl, logStream: logs, extraImports: opts.extraImports });
+  const app = await createApp({
+    config,
+    databaseUrl: opts.databaseUrl,
+    logStream: logs,
+    extraImports: opts.extraImports,
+  });
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return { app, config, url: `http://127.0.0.1:${port}`, logs, close: () => app.close() };

@@ -1,0 +1,66 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import { DomainEvents } from '../common/domain-events';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import { ExpiringSet } from '../state/expiring-set';
+import { KeyValueStore } from '../state/key-value.store';
+
+const LAST_SEEN_TTL_S = 30 * 86_400;
+
+/**
+ * Presence (CONTRACT §4): a user is online while any of their connections is alive and has
+ * heartbeated (or connected) within PRESENCE_TTL_S. Each connection is a member of the user's
+ * expiring set; whoever takes the set from empty to non-empty (or back) announces the change,
+ * so two instances never announce the same change twice.
+ */
+@Injectable()
+export class PresenceService {
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly connections: ExpiringSet,
+    private readonly store: KeyValueStore,
+    private readonly events: DomainEvents,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.ttlMs = config.PRESENCE_TTL_S * 1000;
+  }
+
+  /** A connection opened or heartbeated. */
+  async beat(userId: string, connectionId: string): Promise<void> {
+    const before = await this.connections.add(key(userId), connectionId, this.ttlMs);
+    if (before === 0) await this.announce(userId, 'online');
+  }
+
+  async disconnected(userId: string, connectionId: string): Promise<void> {
+    const after = await this.connections.remove(key(userId), connectionId);
+    if (after === 0) await this.announce(userId, 'offline');
+  }
+
+  /** Called when this instance sees none of the user's local connections heartbeat in time. */
+  async checkLapsed(userId: string): Promise<void> {
+    const { removed, size } = await this.connections.purge(key(userId));
+    if (removed > 0 && size === 0) await this.announce(userId, 'offline');
+  }
+
+  async isOnline(userIds: string[]): Promise<Map<string, boolean>> {
+    const sizes = await this.connections.sizes(userIds.map(key));
+    return new Map(userIds.map((id, i) => [id, (sizes[i] ?? 0) > 0]));
+  }
+
+  async lastSeen(userIds: string[]): Promise<Map<string, string | null>> {
+    const values = await this.store.getMany(userIds.map(seenKey));
+    return new Map(userIds.map((id, i) => [id, values[i] ?? null]));
+  }
+
+  private async announce(userId: string, status: 'online' | 'offline'): Promise<void> {
+    const lastSeenAt = this.clock.now().toISOString();
+    await this.store.setMany([[seenKey(userId), lastSeenAt]], LAST_SEEN_TTL_S);
+    this.events.emit('presence.changed', { userId, status, lastSeenAt });
+  }
+}
+
+const key = (userId: string) => `presence:${userId}`;
+const seenKey = (userId: string) => `seen:${userId}`;

@@ -1,0 +1,112 @@
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import type { Server } from 'socket.io';
+import { DomainEvents, type DomainEventMap } from '../common/domain-events';
+import { ConversationRepository } from '../conversations/conversation.repository';
+import { ConversationService } from '../conversations/conversation.service';
+import type { Message } from '../messages/message.types';
+import { MetricsService } from '../observability/metrics.service';
+import { OrderedChannel } from '../state/ordered-channel';
+import type { ServerEvents } from './events';
+
+export type ChatServer = Server<Record<string, never>, ServerEvents>;
+
+/** The room every connection of a user joins: events for the user go to all their devices. */
+export const userRoom = (userId: string) => `user:${userId}`;
+
+/**
+ * Turns domain events into socket events. `message:new` goes through the ordered channel, so that
+ * every socket on every instance sees a conversation's messages in seq order; the other events go
+ * through the Socket.IO (Redis) adapter.
+ */
+@Injectable()
+export class Fanout implements OnModuleInit {
+  private readonly logger = new Logger(Fanout.name);
+  private server: ChatServer | undefined;
+
+  constructor(
+    private readonly events: DomainEvents,
+    private readonly channel: OrderedChannel,
+    private readonly conversations: ConversationService,
+    private readonly conversationRepo: ConversationRepository,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  attach(server: ChatServer): void {
+    this.server = server;
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.channel.subscribe((payload) => this.deliverNew(payload));
+    this.events.on('message.sent', (e) => this.publishNew(e));
+    this.events.on('message.deleted', (e) =>
+      this.server
+        ?.to(e.participantIds.map(userRoom))
+        .emit('message:deleted', { conversationId: e.conversationId, messageId: e.messageId, seq: e.seq }),
+    );
+    this.events.on('read.updated', (e) => this.readUpdated(e));
+    this.events.on('typing.changed', (e) => {
+      const others = e.participantIds.filter((id) => id !== e.userId);
+      if (others.length)
+        this.server
+          ?.to(others.map(userRoom))
+          .emit('typing', { conversationId: e.conversationId, userId: e.userId, isTyping: e.isTyping });
+    });
+    this.events.on('presence.changed', (e) => this.background('presence', this.presenceChanged(e)));
+    this.events.on('conversation.updated', (e) =>
+      this.background('conversation:updated', this.conversationUpdated(e)),
+    );
+  }
+
+  private publishNew({ message, participantIds }: DomainEventMap['message.sent']): void {
+    this.metrics.messagesSent.inc();
+    const payload = JSON.stringify({ rooms: participantIds.map(userRoom), message });
+    this.background('message:new', this.channel.publish(message.conversationId, message.seq, payload));
+  }
+
+  /** Runs on every instance, in seq order per conversation: emits to this instance's sockets only. */
+  private deliverNew(payload: string): void {
+    const server = this.server;
+    if (!server) return;
+    const { rooms, message } = JSON.parse(payload) as { rooms: string[]; message: Message };
+    server.local.to(rooms).emit('message:new', message);
+    let sockets = 0;
+    for (const room of rooms) sockets += server.of('/').adapter.rooms.get(room)?.size ?? 0;
+    if (sockets) this.metrics.messagesDelivered.inc(sockets);
+  }
+
+  private readUpdated(e: DomainEventMap['read.updated']): void {
+    const { conversationId, userId, lastReadSeq, unreadCount } = e;
+    this.server?.to(userRoom(userId)).emit('unread:updated', { conversationId, unreadCount, lastReadSeq });
+    const others = e.participantIds.filter((id) => id !== userId);
+    if (e.moved && others.length)
+      this.server
+        ?.to(others.map(userRoom))
+        .emit('receipt:read', { conversationId, userId, seq: lastReadSeq });
+  }
+
+  private async presenceChanged(e: DomainEventMap['presence.changed']): Promise<void> {
+    const contacts = await this.conversationRepo.contactsOf(e.userId);
+    if (contacts.length) this.server?.to(contacts.map(userRoom)).emit('presence', e);
+  }
+
+  /** Each participant gets the conversation as they see it; those who left get it without themselves. */
+  private async conversationUpdated(e: DomainEventMap['conversation.updated']): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    let sample: Awaited<ReturnType<ConversationService['getFor']>> | undefined;
+    for (const userId of e.participantIds) {
+      const view = await this.conversations.getFor(userId, e.conversationId).catch(() => undefined);
+      if (!view) continue;
+      sample = view;
+      server.to(userRoom(userId)).emit('conversation:updated', view);
+    }
+    if (sample && e.removedIds.length)
+      server.to(e.removedIds.map(userRoom)).emit('conversation:updated', { ...sample, unreadCount: 0 });
+  }
+
+  private background(what: string, work: Promise<unknown>): void {
+    work.catch((err: unknown) =>
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err), what }, 'fan-out failed'),
+    );
+  }
+}

@@ -1,0 +1,119 @@
+import type Redis from 'ioredis';
+import { redisScript } from './redis-script';
+
+/**
+ * Sets whose members expire individually (presence: a user's live connections, each kept alive
+ * by its heartbeats). Each mutation purges expired members first and reports sizes, so that the
+ * caller that takes a set from empty to non-empty (or back) is the one that announces it.
+ */
+export abstract class ExpiringSet {
+  /** Adds or refreshes `member` until now + ttl; returns the live size before. */
+  abstract add(key: string, member: string, ttlMs: number): Promise<number>;
+  /** Removes `member`; returns the live size after. */
+  abstract remove(key: string, member: string): Promise<number>;
+  /** Drops expired members; returns how many were dropped and the live size after. */
+  abstract purge(key: string): Promise<{ removed: number; size: number }>;
+  /** Live sizes of several sets. */
+  abstract sizes(keys: string[]): Promise<number[]>;
+}
+
+const ADD = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local before = redis.call('ZCARD', KEYS[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return before`;
+
+const REMOVE = `
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZCARD', KEYS[1])`;
+
+const PURGE = `
+local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return { removed, redis.call('ZCARD', KEYS[1]) }`;
+
+export class RedisExpiringSet extends ExpiringSet {
+  private readonly addScript;
+  private readonly removeScript;
+  private readonly purgeScript;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+    this.addScript = redisScript(redis, 'chatExpiringSetAdd', 1, ADD);
+    this.removeScript = redisScript(redis, 'chatExpiringSetRemove', 1, REMOVE);
+    this.purgeScript = redisScript(redis, 'chatExpiringSetPurge', 1, PURGE);
+  }
+
+  async add(key: string, member: string, ttlMs: number): Promise<number> {
+    const now = this.now();
+    return Number(await this.addScript(this.prefix + key, now, now + ttlMs, member, ttlMs * 2));
+  }
+
+  async remove(key: string, member: string): Promise<number> {
+    return Number(await this.removeScript(this.prefix + key, this.now(), member));
+  }
+
+  async purge(key: string): Promise<{ removed: number; size: number }> {
+    const [removed, size] = (await this.purgeScript(this.prefix + key, this.now())) as [number, number];
+    return { removed, size };
+  }
+
+  async sizes(keys: string[]): Promise<number[]> {
+    if (!keys.length) return [];
+    const now = this.now();
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.zcount(this.prefix + key, `(${now}`, '+inf');
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([err, n]) => (err ? 0 : Number(n)));
+  }
+}
+
+export class MemoryExpiringSet extends ExpiringSet {
+  private readonly sets = new Map<string, Map<string, number>>();
+
+  constructor(private readonly now: () => number = Date.now) {
+    super();
+  }
+
+  private live(key: string): { set: Map<string, number>; removed: number } {
+    const set = this.sets.get(key) ?? new Map<string, number>();
+    const now = this.now();
+    let removed = 0;
+    for (const [member, expiresAt] of set) {
+      if (expiresAt <= now) {
+        set.delete(member);
+        removed++;
+      }
+    }
+    if (set.size) this.sets.set(key, set);
+    else this.sets.delete(key);
+    return { set, removed };
+  }
+
+  async add(key: string, member: string, ttlMs: number): Promise<number> {
+    const { set } = this.live(key);
+    const before = set.size;
+    set.set(member, this.now() + ttlMs);
+    this.sets.set(key, set);
+    return before;
+  }
+
+  async remove(key: string, member: string): Promise<number> {
+    this.sets.get(key)?.delete(member);
+    return this.live(key).set.size;
+  }
+
+  async purge(key: string): Promise<{ removed: number; size: number }> {
+    const { set, removed } = this.live(key);
+    return { removed, size: set.size };
+  }
+
+  async sizes(keys: string[]): Promise<number[]> {
+    return keys.map((key) => this.live(key).set.size);
+  }
+}

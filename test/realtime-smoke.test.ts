@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { connectSocket, emitAck, http, nextEvent, testWorld, token, type TestApp } from './support/app';
+
+describe('realtime smoke (two instances, Redis)', () => {
+  let world: Awaited<ReturnType<typeof testWorld>>;
+  let a: TestApp;
+  let b: TestApp;
+  before(async () => {
+    world = await testWorld({ redis: true });
+    a = await world.start({ TYPING_TTL_S: '1' });
+    b = await world.start({ TYPING_TTL_S: '1' });
+  });
+  after(() => world.close());
+
+  it('delivers message:new across instances in order, acks the sender', async () => {
+    const ta = await token('alice');
+    const tb = await token('bob');
+    const conv = await http(a.url, 'POST', '/conversations', {
+      token: ta,
+      body: { type: 'direct', participantIds: ['bob'] },
+    });
+    const sa = await connectSocket(a.url, ta);
+    const sb = await connectSocket(b.url, tb);
+    const seen: number[] = [];
+    sb.on('message:new', (m: any) => seen.push(m.seq));
+    const acks = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        emitAck(sa, 'message:send', {
+          conversationId: conv.body.id,
+          clientMessageId: randomUUID(),
+          content: { text: `hi ${i}` },
+        }),
+      ),
+    );
+    assert.ok(
+      acks.every((x) => x.ok),
+      JSON.stringify(acks.find((x) => !x.ok)),
+    );
+    const deadline = Date.now() + 5000;
+    while (seen.length < 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    const unread = nextEvent(sb, 'unread:updated');
+    const receipt = nextEvent(sa, 'receipt:read');
+    const read = await emitAck(sb, 'conversation:read', { conversationId: conv.body.id, seq: 50 });
+    assert.deepEqual(read, { ok: true, data: { lastReadSeq: 50, unreadCount: 0 } });
+    assert.equal((await unread).unreadCount, 0);
+    assert.equal((await receipt).seq, 50);
+    const typing = nextEvent(sb, 'typing', 5000, (t: any) => t.isTyping === false);
+    assert.deepEqual(await emitAck(sa, 'typing:start', { conversationId: conv.body.id }), {
+      ok: true,
+      data: {},
+    });
+    assert.equal((await typing).userId, 'alice');
+    const bad = await emitAck(sa, 'message:send', { conversationId: 'nope' });
+    assert.equal(bad.ok, false);
+    assert.equal(bad.error.code, 'VALIDATION_FAILED');
+    const unknown = await emitAck(sa, 'what:ever', {});
+    assert.equal(unknown.error.code, 'VALIDATION_FAILED');
+    sa.close();
+    sb.close();
+  });
+});
