@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AppError, codeForStatus, isUnavailableError, type ErrorBody } from './errors';
+import { AppError, codeForStatus, ERROR_STATUS, isUnavailableError, type ErrorBody } from './errors';
 import type { MetricsService } from '../observability/metrics.service';
 import { requestIdFor } from './request-id';
 
@@ -12,9 +12,9 @@ export function toErrorBody(err: unknown, requestId: string): { body: ErrorBody;
     return { body, retryAfterS: err.retryAfterS };
   }
   if (err instanceof HttpException) {
-    const status = err.getStatus();
-    const code = codeForStatus(status);
-    return { body: { statusCode: status, code, message: httpMessage(err, code), requestId } };
+    const code = codeForStatus(err.getStatus());
+    // The status is the code's (CONTRACT §0): e.g. a body-parser 415 answers 400 VALIDATION_FAILED.
+    return { body: { statusCode: ERROR_STATUS[code], code, message: httpMessage(err, code), requestId } };
   }
   if (isUnavailableError(err)) {
     return {

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { loadConfig } from '../src/config/env';
+import { dataSourceOptions } from '../src/database/data-source';
+import { MIGRATIONS } from '../src/database/migrations';
+import { createEmptyDatabase, type TestDatabase } from './support/db';
+
+const ROOT = path.resolve(__dirname, '..');
+const MIGRATION_NAMES = MIGRATIONS.map((M) => new M().name ?? M.name);
+
+/** What the schema is made of: tables, columns, indexes, constraints, types, functions (public schema). */
+interface Schema {
+  tables: string[];
+  fingerprint: string[];
+}
+
+async function inspect(url: string): Promise<Schema> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    const q = async (sql: string) => (await c.query<{ x: string }>(sql)).rows.map((r) => r.x);
+    const tables = await q(
+      `SELECT table_name AS x FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
+    );
+    const columns = await q(
+      `SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+              || ' ' || coalesce(column_default, '') AS x
+         FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1`,
+    );
+    const indexes = await q(
+      `SELECT 'index ' || indexdef AS x FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`,
+    );
+    const constraints = await q(
+      `SELECT 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid) AS x
+         FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1`,
+    );
+    const types = await q(
+      `SELECT 'type ' || typname AS x FROM pg_type t
+        WHERE typnamespace = 'public'::regnamespace AND typtype IN ('e', 'd', 'c')
+          AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.reltype = t.oid) ORDER BY 1`,
+    );
+    const functions = await q(
+      `SELECT 'function ' || proname AS x FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY 1`,
+    );
+    return { tables, fingerprint: [...columns, ...indexes, ...constraints, ...types, ...functions] };
+  } finally {
+    await c.end();
+  }
+}
+
+async function applied(url: string): Promise<string[]> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<{ name: string }>('SELECT name FROM migrations ORDER BY id')).rows.map(
+      (r) => r.name,
+    );
+  } finally {
+    await c.end();
+  }
+}
+
+function dataSource(url: string): DataSource {
+  return new DataSource({
+    ...dataSourceOptions(loadConfig({ NODE_ENV: 'test' }), url),
+    migrationsRun: false,
+  });
+}
+
+function npm(
+  script: string,
+  databaseUrl: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'development', DATABASE_URL: databaseUrl };
+    delete env.DATABASE_REPLICA_URLS;
+    const child = spawn('npm', ['run', '--silent', script], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('migrations', () => {
+  const dbs: TestDatabase[] = [];
+  /** The schema with every migration applied, and with all but the last one applied. */
+  let full: Schema;
+  let allButLast: Schema;
+  after(async () => {
+    await Promise.all(dbs.map((d) => d.drop()));
+  });
+
+  describe('up, all the way down, and up again on an empty database', () => {
+    let db: TestDatabase;
+    let ds: DataSource;
+    before(async () => {
+      db = await createEmptyDatabase();
+      dbs.push(db);
+      ds = dataSource(db.url);
+      await ds.initialize();
+    });
+    after(() => ds?.destroy());
+
+    it('starts empty', async () => {
+      assert.deepEqual((await inspect(db.url)).tables, []);
+    });
+
+    it('runs every migration up', async () => {
+      const done = await ds.runMigrations({ transaction: 'each' });
+      assert.deepEqual(
+        done.map((m) => m.name),
+        MIGRATION_NAMES,
+      );
+      assert.deepEqual(await applied(db.url), MIGRATION_NAMES);
+      full = await inspect(db.url);
+      for (const table of ['migrations', 'conversations', 'participants', 'messages'])
+        assert.ok(full.tables.includes(table), `table ${table} missing: ${full.tables.join(', ')}`);
+      assert.equal(await ds.showMigrations(), false, 'nothing pending');
+    });
+
+    it('is idempotent: a second run applies nothing', async () => {
+      assert.deepEqual(await ds.runMigrations({ transaction: 'each' }), []);
+      assert.deepEqual(await inspect(db.url), full);
+    });
+
+    it('reverts them one by one, down to nothing but the migrations table', async () => {
+      for (let i = MIGRATION_NAMES.length - 1; i >= 0; i--) {
+        await ds.undoLastMigration({ transaction: 'each' });
+        assert.deepEqual(await applied(db.url), MIGRATION_NAMES.slice(0, i));
+        if (i === MIGRATION_NAMES.length - 1) allButLast = await inspect(db.url);
+      }
+      const empty = await inspect(db.url);
+      assert.deepEqual(empty.tables, ['migrations'], 'every table of the migrations is gone');
+      for (const table of ['conversations', 'participants', 'messages'])
+        assert.ok(!empty.tables.includes(table));
+      assert.deepEqual(
+        empty.fingerprint.filter((f) => !/\bmigrations\b/.test(f)),
+        [],
+        'no index, constraint, type or function is left behind',
+      );
+    });
+
+    it('runs up again to the very same schema', async () => {
+      await ds.runMigrations({ transaction: 'each' });
+      assert.deepEqual(await applied(db.url), MIGRATION_NAMES);
+      assert.deepEqual(await inspect(db.url), full);
+    });
+  });
+
+  describe('npm run migration:revert (the real command)', () => {
+    it('rolls the last migration back on a migrated database, and migration:run re-applies it', async () => {
+      assert.ok(full && allButLast, 'needs the schemas recorded above');
+      // A fresh database, migrated here (not cloned from the shared template, which may lag behind
+      // migrations being written).
+      const db = await createEmptyDatabase();
+      dbs.push(db);
+      const ds = dataSource(db.url);
+      await ds.initialize();
+      try {
+        await ds.runMigrations({ transaction: 'each' });
+      } finally {
+        await ds.destroy();
+      }
+      assert.deepEqual(await inspect(db.url), full, 'the test database starts fully migrated');
+
+      const revert = await npm('migration:revert', db.url);
+      assert.equal(revert.code, 0, revert.stderr);
+      const last = MIGRATION_NAMES.at(-1)!;
+      assert.match(revert.stdout, new RegExp(`reverted: ${last}`));
+      assert.deepEqual(await applied(db.url), MIGRATION_NAMES.slice(0, -1));
+      const after = await inspect(db.url);
+      assert.deepEqual(after, allButLast);
+      const gone = full.tables.filter((t) => !allButLast.tables.includes(t));
+      for (const table of gone) assert.ok(!after.tables.includes(table), `${table} is still there`);
+      if (MIGRATION_NAMES.length === 1) assert.deepEqual(after.tables, ['migrations']);
+
+      const run = await npm('migration:run', db.url);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`applied: ${last}`));
+      assert.deepEqual(await inspect(db.url), full);
+    });
+  });
+});
