@@ -2,7 +2,7 @@
 // and integration/e2e tests (test/**/*.test.ts) against the machine's PostgreSQL and Redis.
 // `node scripts/test.mjs unit` runs the unit specs only; other arguments filter files by substring.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -25,7 +25,7 @@ if (!files.length) {
 }
 
 mkdirSync(path.join(root, '.test-results'), { recursive: true });
-const tap = path.join(root, '.test-results', 'results.tap');
+const tap = path.join(root, '.test-results', `results-${process.pid}.tap`);
 const child = spawn(
   process.execPath,
   [
@@ -57,6 +57,7 @@ child.on('exit', (code, signal) => {
   } catch {
     /* no report: the runner itself failed */
   }
+  rmSync(tap, { force: true });
   console.log(`\n${pass} passed, ${fail} failed, ${skipped} skipped`);
   process.exit(code ?? (signal ? 1 : 0));
 });

@@ -1,7 +1,5 @@
 import 'reflect-metadata';
-import { createApp } from './app';
 import { ConfigError, loadConfig, type AppConfig } from './config/env';
-import { resolveDatabaseUrl } from './database/database-url';
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -12,6 +10,12 @@ async function bootstrap(): Promise<void> {
     console.error(err.message);
     process.exit(1);
   }
+  // The app is loaded only once the configuration is known to be good, so a bad value is reported at once.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { resolveDatabaseUrl } =
+    require('./database/database-url') as typeof import('./database/database-url');
+  const { createApp } = require('./app') as typeof import('./app');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const db = await resolveDatabaseUrl(config, (line) => console.error(line));
   const app = await createApp({ config, databaseUrl: db.url });
   process.once('beforeExit', () => void db.stop());

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import type { ConversationType } from '../conversations/conversation.types';
 import type { Message } from '../messages/message.types';
 
 /**
@@ -6,7 +7,7 @@ import type { Message } from '../messages/message.types';
  * events; services never import the gateway, so they behave the same for REST, sockets and jobs.
  */
 export interface DomainEventMap {
-  'message.sent': { message: Message; participantIds: string[] };
+  'message.sent': { message: Message; participantIds: string[]; conversationType: ConversationType };
   'message.deleted': { conversationId: string; messageId: string; seq: number; participantIds: string[] };
   /** Participants (or business status) changed: `participantIds` are the current ones, `removedIds` those who left. */
   'conversation.updated': { conversationId: string; participantIds: string[]; removedIds: string[] };

@@ -62,6 +62,7 @@ const schema = z.object({
   RETENTION_DAYS: int(1, 36_500, 90),
   RETENTION_SWEEP_S: int(0, 86_400, 3600),
   AGENT_GRACE_S: int(0, 86_400, 120),
+  ROUTING_SWEEP_S: int(0, 3600, 15),
   PRESENCE_TTL_S: int(1, 3600, 30),
   TYPING_TTL_S: int(1, 600, 5),
   PROFILE_SERVICE_URL: url(['http:', 'https:']),

@@ -10,7 +10,7 @@ import type { Response } from 'express';
 import { CurrentUser } from '../auth/auth.guard';
 import type { AuthUser } from '../auth/token-verifier';
 import { ApiErrors } from '../common/api-errors';
-import { UuidParam } from '../common/validators';
+import { ExternalIdParam, UuidParam } from '../common/validators';
 import {
   AddParticipantDto,
   ConversationDto,
@@ -83,7 +83,7 @@ export class ConversationController {
   async removeParticipant(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,
-    @Param('userId') userId: string,
+    @Param('userId', ExternalIdParam) userId: string,
   ): Promise<void> {
     await this.conversations.removeParticipant(user, id, userId);
   }
@@ -95,7 +95,7 @@ export class ConversationController {
   updateParticipant(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,
-    @Param('userId') userId: string,
+    @Param('userId', ExternalIdParam) userId: string,
     @Body() body: UpdateParticipantDto,
   ): Promise<Conversation> {
     return this.conversations.updateParticipant(user, id, userId, body);

@@ -32,10 +32,11 @@ export class CreateConversationDto {
   @Matches(EXTERNAL_ID, { each: true, message: EXTERNAL_ID_MESSAGE })
   participantIds?: string[];
 
-  @ApiPropertyOptional({ description: 'group only: 1–100 characters', example: 'Trip' })
+  @ApiPropertyOptional({ description: 'group only: 1–100 characters, no control characters', example: 'Trip' })
   @IsOptional()
   @IsString()
   @Length(1, 100)
+  @Matches(/^[^\p{Cc}\p{Cs}]*$/u, { message: 'title must not contain control characters' })
   title?: string;
 
   @ApiPropertyOptional({ description: 'business only', example: 'b1' })

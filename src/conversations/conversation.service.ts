@@ -1,9 +1,14 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import type { AuthUser } from '../auth/token-verifier';
 import { decodeCursor, encodeCursor } from '../common/cursor';
+import { Clock } from '../common/clock';
 import { DomainEvents } from '../common/domain-events';
+import { BusinessRepository } from '../business/business.repository';
+import { RoutingService } from '../business/routing.service';
 import { AppError, notFound } from '../common/errors';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
 import { Db, type Queryable } from '../database/db';
 import { MessageRepository } from '../messages/message.repository';
 import { toMessage, type MessageRow } from '../messages/message.types';
@@ -21,6 +26,7 @@ import {
 } from './group-policy';
 
 const DEFAULT_PAGE = 20;
+const DAY_MS = 86_400_000;
 
 /** Direct, group and participant management, and the chat list (CONTRACT §2). */
 @Injectable()
@@ -31,6 +37,10 @@ export class ConversationService {
     private readonly messages: MessageRepository,
     private readonly profiles: ProfileService,
     private readonly events: DomainEvents,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly routing: RoutingService,
+    private readonly business: BusinessRepository,
   ) {}
 
   async create(
@@ -42,9 +52,20 @@ export class ConversationService {
         return this.createDirect(user, input);
       case 'group':
         return this.createGroup(user, input);
-      default:
-        throw new AppError('VALIDATION_FAILED', 'business conversations are not available yet');
+      case 'business':
+        return this.openBusiness(user, input);
     }
+  }
+
+  /** A customer's conversation with a business: created (201) or the existing one (200), then routed. */
+  private async openBusiness(user: AuthUser, input: CreateConversationDto) {
+    if (!input.businessId) throw invalid('a business conversation needs a businessId', 'businessId');
+    if (input.participantIds !== undefined || input.title !== undefined)
+      throw invalid('a business conversation takes businessId only', 'participantIds');
+    const { conversationId, created } = await this.routing.open(user.id, input.businessId);
+    if (created)
+      this.events.emit('conversation.updated', { conversationId, participantIds: [user.id], removedIds: [] });
+    return { conversation: await this.getFor(user.id, conversationId), created };
   }
 
   private async createDirect(user: AuthUser, input: CreateConversationDto) {
@@ -108,7 +129,8 @@ export class ConversationService {
             (p): p is [string, string] =>
               p.length === 2 &&
               typeof p[0] === 'string' &&
-              /^\d{1,20}$/.test(p[0]) &&
+              // µs since the epoch; 16 digits reach the year 2286 and stay within bigint and timestamptz.
+              /^\d{1,16}$/.test(p[0]) &&
               typeof p[1] === 'string' &&
               UUID.test(p[1]),
           ),
@@ -208,9 +230,15 @@ export class ConversationService {
       this.conversations.participantsOf(ids),
       this.messages.atSeqs(
         rows.filter((r) => r.last_seq > 0).map((r) => ({ conversationId: r.id, seq: r.last_seq })),
+        // A last message past retention is gone from the list as from the history (CONTRACT §3).
+        new Date(this.clock.now().getTime() - this.config.RETENTION_DAYS * DAY_MS),
       ),
     ]);
-    const profiles = await this.profiles.getMany(participants.map((p) => p.user_id));
+    const businessIds = rows.flatMap((r) => (r.business_id ? [r.business_id] : []));
+    const [profiles, positions] = await Promise.all([
+      this.profiles.getMany([...participants.map((p) => p.user_id), ...businessIds]),
+      this.business.queuePositions(rows.filter((r) => r.business_status === 'queued').map((r) => r.id)),
+    ]);
     const byConversation = groupBy(participants, (p) => p.conversation_id);
     const lastById = new Map<string, MessageRow>(lastMessages.map((m) => [m.conversation_id, m]));
     return rows.map((r) => ({
@@ -226,7 +254,18 @@ export class ConversationService {
         lastReadSeq: p.last_read_seq,
         profile: profiles.get(p.user_id) ?? null,
       })),
-      business: null,
+      business:
+        r.business_id && r.business_status
+          ? {
+              id: r.business_id,
+              profile: profiles.get(r.business_id) ?? null,
+              status: r.business_status,
+              assignedAgentId: r.assigned_agent_id,
+              queuePosition: positions.get(r.id) ?? null,
+              priority: r.priority,
+              opensAt: r.opens_at?.toISOString() ?? null,
+            }
+          : null,
       lastMessage: lastById.has(r.id) ? toMessage(lastById.get(r.id)!) : null,
       lastSeq: r.last_seq,
       unreadCount: r.my_unread_count,

@@ -11,6 +11,11 @@ export interface ConversationRow {
   last_seq: number;
   created_at: Date;
   last_activity_at: Date;
+  business_id: string | null;
+  business_status: 'assigned' | 'queued' | 'closed' | 'resolved' | null;
+  assigned_agent_id: string | null;
+  priority: 'normal' | 'high';
+  opens_at: Date | null;
 }
 
 export interface ParticipantRow {
@@ -30,6 +35,17 @@ export interface Participant {
   profile: Profile | null;
 }
 
+/** The business side of a business conversation (CONTRACT §2). */
+export interface BusinessInfo {
+  id: string;
+  profile: Profile | null;
+  status: 'assigned' | 'queued' | 'closed' | 'resolved';
+  assignedAgentId: string | null;
+  queuePosition: number | null;
+  priority: 'normal' | 'high';
+  opensAt: string | null;
+}
+
 /** A conversation as one participant sees it (CONTRACT §2): `unreadCount` is theirs. */
 export interface Conversation {
   id: string;
@@ -38,7 +54,7 @@ export interface Conversation {
   createdAt: string;
   lastActivityAt: string;
   participants: Participant[];
-  business: null;
+  business: BusinessInfo | null;
   lastMessage: Message | null;
   lastSeq: number;
   unreadCount: number;

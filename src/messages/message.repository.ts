@@ -1,8 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { Db, type Queryable } from '../database/db';
+import type { ConversationType } from '../conversations/conversation.types';
 import type { MessageRow, ReadState } from './message.types';
 
 const MESSAGE_COLUMNS = `id, conversation_id, seq, sender_id, client_message_id, type, content, created_at, edited_at, deleted_at`;
+
+/**
+ * A message's time (and its conversation's new activity): the clock when the seq is taken, under the
+ * conversation row lock, never before the previous one. Not `now()`, which is when the transaction
+ * began: a send that waited for the lock would get an earlier time than the seq before it.
+ */
+const NEXT_ACTIVITY = `GREATEST(c.last_activity_at, date_trunc('milliseconds', clock_timestamp()))`;
 
 export interface NewTextMessage {
   id: string;
@@ -44,13 +52,13 @@ export class MessageRepository {
     tx: Queryable,
     conversationId: string,
     senderId: string,
-  ): Promise<{ seq: number; at: Date } | undefined> {
+  ): Promise<{ seq: number; at: Date; type: ConversationType } | undefined> {
     const rows = await tx.query(
       `UPDATE conversations c
-          SET last_seq = c.last_seq + 1, last_activity_at = date_trunc('milliseconds', now())
+          SET last_seq = c.last_seq + 1, last_activity_at = ${NEXT_ACTIVITY}
         WHERE c.id = $1
           AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = $1 AND p.user_id = $2)
-        RETURNING c.last_seq AS seq, c.last_activity_at AS at`,
+        RETURNING c.last_seq AS seq, c.last_activity_at AS at, c.type`,
       [conversationId, senderId],
     );
     return rows[0];
@@ -72,7 +80,7 @@ export class MessageRepository {
   async insertSystem(tx: Queryable, id: string, conversationId: string, text: string): Promise<MessageRow> {
     const [row] = await tx.query(
       `WITH next AS (
-         UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = date_trunc('milliseconds', now()) WHERE id = $2
+         UPDATE conversations c SET last_seq = c.last_seq + 1, last_activity_at = ${NEXT_ACTIVITY} WHERE c.id = $2
          RETURNING last_seq, last_activity_at)
        INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
        SELECT $1, $2, next.last_seq, NULL, NULL, 'system', $3, next.last_activity_at FROM next
@@ -122,16 +130,20 @@ export class MessageRepository {
     );
   }
 
-  /** The messages at given (conversation, seq) pairs: the chat list's last messages. */
-  atSeqs(pairs: { conversationId: string; seq: number }[]): Promise<MessageRow[]> {
+  /**
+   * The messages at given (conversation, seq) pairs: the chat list's last messages.
+   * Messages older than `notBefore` (retention) are gone, as in the history.
+   */
+  atSeqs(pairs: { conversationId: string; seq: number }[], notBefore = new Date(0)): Promise<MessageRow[]> {
     if (!pairs.length) return Promise.resolve([]);
     return this.db.read<MessageRow>(
       `SELECT ${MESSAGE_COLUMNS.split(', ')
         .map((c) => `m.${c}`)
         .join(', ')}
          FROM unnest($1::uuid[], $2::int[]) AS x(conversation_id, seq)
-         JOIN messages m ON m.conversation_id = x.conversation_id AND m.seq = x.seq`,
-      [pairs.map((p) => p.conversationId), pairs.map((p) => p.seq)],
+         JOIN messages m ON m.conversation_id = x.conversation_id AND m.seq = x.seq
+        WHERE m.created_at >= $3`,
+      [pairs.map((p) => p.conversationId), pairs.map((p) => p.seq), notBefore],
     );
   }
 

@@ -7,6 +7,7 @@ import { AppError, forbidden, notFound, validationFailed } from '../common/error
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { ConversationRepository } from '../conversations/conversation.repository';
+import type { ConversationType } from '../conversations/conversation.types';
 import { Db } from '../database/db';
 import { normalizeText } from './message-text';
 import { MessageRepository } from './message.repository';
@@ -49,7 +50,7 @@ export class MessageService {
     const earlier = await this.messages.findByClientMessageId(user.id, input.clientMessageId);
     if (earlier) return { message: this.original(earlier, conversationId), created: false };
 
-    let stored: { row: MessageRow; participantIds: string[] };
+    let stored: { row: MessageRow; participantIds: string[]; type: ConversationType };
     try {
       stored = await this.db.transaction(async (tx) => {
         const next = await this.messages.nextSeq(tx, conversationId, user.id);
@@ -67,7 +68,7 @@ export class MessageService {
           next.at,
         );
         if (!row) throw new DuplicateSend();
-        return { row, participantIds: await this.messages.afterInsert(tx, row) };
+        return { row, participantIds: await this.messages.afterInsert(tx, row), type: next.type };
       });
     } catch (err) {
       if (!(err instanceof DuplicateSend)) throw err;
@@ -76,7 +77,7 @@ export class MessageService {
       return { message: this.original(original, conversationId), created: false };
     }
     const message = toMessage(stored.row);
-    this.events.emit('message.sent', { message, participantIds: stored.participantIds });
+    this.events.emit('message.sent', { message, participantIds: stored.participantIds, conversationType: stored.type });
     return { message, created: true };
   }
 

@@ -27,12 +27,20 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Disconnects the socket at its token's `exp`, telling it why first. Returns the cancel function. */
 export function scheduleExpiry(socket: AuthedSocket, now = Date.now()): () => void {
-  const delay = Math.max(0, socket.data.user.exp * 1000 - now);
-  if (delay > MAX_TIMER_MS) return () => undefined;
-  const timer = setTimeout(() => {
-    socket.emit('session:end', { reason: 'token_expired' });
-    socket.disconnect(true);
-  }, delay);
-  timer.unref();
+  let timer: NodeJS.Timeout;
+  const arm = (from: number) => {
+    const delay = Math.max(0, socket.data.user.exp * 1000 - from);
+    // Timers hold at most ~24.8 days: a longer-lived token is re-armed when that much has passed.
+    timer = setTimeout(
+      () => {
+        if (delay > MAX_TIMER_MS) return arm(Date.now());
+        socket.emit('session:end', { reason: 'token_expired' });
+        socket.disconnect(true);
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
+    timer.unref();
+  };
+  arm(now);
   return () => clearTimeout(timer);
 }

@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/env';
 import { dataSourceOptions } from '../../src/database/data-source';
+import { MIGRATIONS } from '../../src/database/migrations';
 
 /** The server tests run against: the machine's PostgreSQL (CI and developers), never the embedded one. */
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -15,11 +14,13 @@ function urlFor(database: string): string {
   return url.toString();
 }
 
-/** Template name changes whenever a migration file changes, so a stale template is never cloned. */
+/**
+ * The template's name is a hash of the migrations this process actually loaded (their names and
+ * code), so a changed migration gets a new template, and a process never reuses one built from others.
+ */
 function templateName(): string {
-  const dir = path.join(__dirname, '../../src/database/migrations');
   const hash = createHash('sha256');
-  for (const file of readdirSync(dir).sort()) hash.update(file).update(readFileSync(path.join(dir, file)));
+  for (const m of MIGRATIONS) hash.update(m.name).update(m.toString());
   return `chat_tpl_${hash.digest('hex').slice(0, 12)}`;
 }
 
@@ -41,9 +42,12 @@ export async function ensureTemplate(): Promise<string> {
     try {
       const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
       if (rowCount) return;
-      await admin.query(`CREATE DATABASE ${name}`);
+      // Built under another name and renamed when complete: a run killed halfway leaves no half-migrated template.
+      const building = `${name}_build`;
+      await admin.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${building}`);
       const ds = new DataSource({
-        ...dataSourceOptions(loadConfig({ NODE_ENV: 'test' }), urlFor(name)),
+        ...dataSourceOptions(loadConfig({ NODE_ENV: 'test' }), urlFor(building)),
         migrationsRun: false,
       });
       await ds.initialize();
@@ -52,6 +56,7 @@ export async function ensureTemplate(): Promise<string> {
       } finally {
         await ds.destroy();
       }
+      await admin.query(`ALTER DATABASE ${building} RENAME TO ${name}`);
     } finally {
       await admin.query('SELECT pg_advisory_unlock(727274)');
     }

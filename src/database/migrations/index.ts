@@ -1,4 +1,5 @@
 import { ChatCore1764000000000 } from './1764000000000-ChatCore';
+import { Business1764100000000 } from './1764100000000-Business';
 
 /** Every migration, oldest first. Listed here, not globbed, so dev (TypeScript) and dist (JavaScript) agree. */
-export const MIGRATIONS = [ChatCore1764000000000];
+export const MIGRATIONS = [ChatCore1764000000000, Business1764100000000];

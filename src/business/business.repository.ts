@@ -1,0 +1,308 @@
+import { Injectable } from '@nestjs/common';
+import { Db, type Queryable } from '../database/db';
+import type { OpeningRange } from './hours';
+import type { Priority } from './routing';
+
+export type BusinessStatus = 'assigned' | 'queued' | 'closed' | 'resolved';
+
+export interface BusinessRow {
+  id: string;
+  time_zone: string;
+  hours: OpeningRange[];
+}
+
+export interface AgentRow {
+  business_id: string;
+  user_id: string;
+  capacity: number;
+  load: number;
+  last_assigned_at: Date | null;
+}
+
+export interface BusinessConversationRow {
+  id: string;
+  business_id: string;
+  customer_id: string;
+  business_status: BusinessStatus;
+  assigned_agent_id: string | null;
+  priority: Priority;
+  queued_at: Date | null;
+  opens_at: Date | null;
+}
+
+const BC_COLUMNS = `id, business_id, customer_id, business_status, assigned_agent_id, priority, queued_at, opens_at`;
+
+/** Businesses, agents, and the routing state of business conversations. */
+@Injectable()
+export class BusinessRepository {
+  constructor(private readonly db: Db) {}
+
+  async upsertBusiness(id: string, timeZone: string, hours: OpeningRange[]): Promise<{ created: boolean }> {
+    const [row] = await this.db.query(
+      `INSERT INTO businesses (id, time_zone, hours) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET time_zone = EXCLUDED.time_zone, hours = EXCLUDED.hours, updated_at = now()
+       RETURNING (xmax = 0) AS created`,
+      [id, timeZone, JSON.stringify(hours)],
+    );
+    return { created: row.created };
+  }
+
+  find(q: Queryable, id: string): Promise<BusinessRow | undefined> {
+    return q
+      .query<BusinessRow>(`SELECT id, time_zone, hours FROM businesses WHERE id = $1`, [id])
+      .then((r) => r[0]);
+  }
+
+  agents(q: Queryable, businessId: string): Promise<AgentRow[]> {
+    return q.query(
+      `SELECT business_id, user_id, capacity, load, last_assigned_at FROM agents WHERE business_id = $1 ORDER BY user_id`,
+      [businessId],
+    );
+  }
+
+  findAgent(q: Queryable, businessId: string, userId: string): Promise<AgentRow | undefined> {
+    return q
+      .query<AgentRow>(
+        `SELECT business_id, user_id, capacity, load, last_assigned_at FROM agents WHERE business_id = $1 AND user_id = $2`,
+        [businessId, userId],
+      )
+      .then((r) => r[0]);
+  }
+
+  /** The businesses a user is an agent of. */
+  async businessesOfAgent(userId: string): Promise<string[]> {
+    const rows: { business_id: string }[] = await this.db.query(
+      `SELECT business_id FROM agents WHERE user_id = $1`,
+      [userId],
+    );
+    return rows.map((r) => r.business_id);
+  }
+
+  async upsertAgent(businessId: string, userId: string, capacity: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO agents (business_id, user_id, capacity) VALUES ($1, $2, $3)
+       ON CONFLICT (business_id, user_id) DO UPDATE SET capacity = EXCLUDED.capacity`,
+      [businessId, userId, capacity],
+    );
+  }
+
+  async deleteAgent(tx: Queryable, businessId: string, userId: string): Promise<boolean> {
+    return (
+      (
+        await tx.query(`DELETE FROM agents WHERE business_id = $1 AND user_id = $2 RETURNING 1`, [
+          businessId,
+          userId,
+        ])
+      ).length > 0
+    );
+  }
+
+  /** Serialises routing of one business across every instance, until the transaction ends. */
+  async lockBusiness(tx: Queryable, businessId: string): Promise<void> {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('business'), hashtext($1))`, [businessId]);
+  }
+
+  /** Takes one unit of the agent's capacity; false when they have none left. */
+  async claimCapacity(tx: Queryable, businessId: string, userId: string): Promise<boolean> {
+    const rows = await tx.query(
+      `UPDATE agents SET load = load + 1, last_assigned_at = now()
+        WHERE business_id = $1 AND user_id = $2 AND load < capacity RETURNING 1`,
+      [businessId, userId],
+    );
+    return rows.length > 0;
+  }
+
+  async releaseCapacity(tx: Queryable, businessId: string, userId: string): Promise<void> {
+    await tx.query(`UPDATE agents SET load = GREATEST(load - 1, 0) WHERE business_id = $1 AND user_id = $2`, [
+      businessId,
+      userId,
+    ]);
+  }
+
+  async setOffline(userId: string, since: Date | null): Promise<void> {
+    await this.db.query(
+      since
+        ? `UPDATE agents SET offline_since = $2 WHERE user_id = $1 AND offline_since IS NULL`
+        : `UPDATE agents SET offline_since = NULL WHERE user_id = $1 AND offline_since IS NOT NULL`,
+      since ? [userId, since] : [userId],
+    );
+  }
+
+  /** Agents offline since before `before` who still hold conversations. */
+  lapsedAgents(before: Date): Promise<{ business_id: string; user_id: string }[]> {
+    return this.db.query(`SELECT business_id, user_id FROM agents WHERE offline_since < $1 AND load > 0`, [
+      before,
+    ]);
+  }
+
+  /** Creates the pair's business conversation, or returns the existing one. */
+  async createConversation(
+    tx: Queryable,
+    id: string,
+    businessId: string,
+    customerId: string,
+  ): Promise<{ id: string; created: boolean }> {
+    const inserted = await tx.query(
+      `INSERT INTO conversations (id, type, business_id, customer_id, business_status)
+       VALUES ($1, 'business', $2, $3, 'queued')
+       ON CONFLICT (business_id, customer_id) WHERE type = 'business' DO NOTHING RETURNING id`,
+      [id, businessId, customerId],
+    );
+    if (inserted.length) {
+      await tx.query(
+        `INSERT INTO participants (conversation_id, user_id, role) VALUES ($1, $2, 'customer')`,
+        [id, customerId],
+      );
+      return { id, created: true };
+    }
+    const [existing] = await tx.query(
+      `SELECT id FROM conversations WHERE type = 'business' AND business_id = $1 AND customer_id = $2`,
+      [businessId, customerId],
+    );
+    return { id: existing.id, created: false };
+  }
+
+  /** The business conversation, locked for a status change (callers hold the business lock). */
+  lockConversation(tx: Queryable, conversationId: string): Promise<BusinessConversationRow | undefined> {
+    return tx
+      .query<BusinessConversationRow>(
+        `SELECT ${BC_COLUMNS} FROM conversations WHERE id = $1 AND type = 'business' FOR NO KEY UPDATE`,
+        [conversationId],
+      )
+      .then((r) => r[0]);
+  }
+
+  findConversation(conversationId: string): Promise<BusinessConversationRow | undefined> {
+    return this.db
+      .query<BusinessConversationRow>(
+        `SELECT ${BC_COLUMNS} FROM conversations WHERE id = $1 AND type = 'business'`,
+        [conversationId],
+      )
+      .then((r) => r[0]);
+  }
+
+  async setAssigned(tx: Queryable, conversationId: string, agentId: string): Promise<void> {
+    await tx.query(
+      `UPDATE conversations SET business_status = 'assigned', assigned_agent_id = $2, opens_at = NULL WHERE id = $1`,
+      [conversationId, agentId],
+    );
+    await tx.query(
+      `INSERT INTO participants (conversation_id, user_id, role, last_read_seq, last_activity_at)
+       SELECT c.id, $2, 'agent', c.last_seq, c.last_activity_at FROM conversations c WHERE c.id = $1
+       ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = 'agent'`,
+      [conversationId, agentId],
+    );
+  }
+
+  /** Takes the assigned agent off the conversation (they leave its participants) and sets the new status. */
+  async unassign(
+    tx: Queryable,
+    conversationId: string,
+    agentId: string,
+    status: 'queued' | 'resolved',
+  ): Promise<void> {
+    await tx.query(
+      `UPDATE conversations SET business_status = $2, assigned_agent_id = NULL,
+              queued_at = CASE WHEN $2 = 'queued' THEN COALESCE(queued_at, now()) ELSE queued_at END
+        WHERE id = $1`,
+      [conversationId, status],
+    );
+    await tx.query(
+      `DELETE FROM participants WHERE conversation_id = $1 AND user_id = $2 AND role = 'agent'`,
+      [conversationId, agentId],
+    );
+  }
+
+  /**
+   * Puts the conversation in the queue. `fresh`: a re-opened conversation queues behind those
+   * waiting now; otherwise it keeps its place (a new or closed one: since it was opened).
+   */
+  async setQueued(tx: Queryable, conversationId: string, fresh: boolean): Promise<void> {
+    await tx.query(
+      `UPDATE conversations SET business_status = 'queued', opens_at = NULL,
+              queued_at = CASE WHEN $2 THEN clock_timestamp() ELSE COALESCE(queued_at, created_at) END
+        WHERE id = $1`,
+      [conversationId, fresh],
+    );
+  }
+
+  async setClosed(tx: Queryable, conversationId: string, opensAt: Date | null): Promise<void> {
+    await tx.query(`UPDATE conversations SET business_status = 'closed', opens_at = $2 WHERE id = $1`, [
+      conversationId,
+      opensAt,
+    ]);
+  }
+
+  async setPriority(tx: Queryable, conversationId: string, priority: Priority): Promise<void> {
+    await tx.query(`UPDATE conversations SET priority = $2 WHERE id = $1`, [conversationId, priority]);
+  }
+
+  /** The business's queue, in routing order. */
+  queue(q: Queryable, businessId: string): Promise<BusinessConversationRow[]> {
+    return q.query(
+      `SELECT ${BC_COLUMNS} FROM conversations
+        WHERE business_id = $1 AND business_status = 'queued'
+        ORDER BY (priority = 'normal'), queued_at, id`,
+      [businessId],
+    );
+  }
+
+  async queueLength(businessId: string): Promise<number> {
+    const [row] = await this.db.query(
+      `SELECT count(*)::int AS n FROM conversations WHERE business_id = $1 AND business_status = 'queued'`,
+      [businessId],
+    );
+    return row.n;
+  }
+
+  /** 1-based queue positions of some queued conversations. */
+  async queuePositions(conversationIds: string[]): Promise<Map<string, number>> {
+    if (!conversationIds.length) return new Map();
+    const rows: { id: string; position: number }[] = await this.db.query(
+      `SELECT c.id, (SELECT count(*)::int FROM conversations o
+                       WHERE o.business_id = c.business_id AND o.business_status = 'queued'
+                         AND ((o.priority = 'normal'), o.queued_at, o.id) <= ((c.priority = 'normal'), c.queued_at, c.id)) AS position
+         FROM conversations c WHERE c.id = ANY($1::uuid[]) AND c.business_status = 'queued'`,
+      [conversationIds],
+    );
+    return new Map(rows.map((r) => [r.id, r.position]));
+  }
+
+  /** Conversations assigned to an agent in a business. */
+  assignedTo(tx: Queryable, businessId: string, agentId: string): Promise<BusinessConversationRow[]> {
+    return tx.query(
+      `SELECT ${BC_COLUMNS} FROM conversations WHERE assigned_agent_id = $2 AND business_id = $1 AND business_status = 'assigned'`,
+      [businessId, agentId],
+    );
+  }
+
+  /** Closed conversations due to open, with at least one customer message: what the opening job routes. */
+  dueToOpen(now: Date): Promise<{ id: string; business_id: string }[]> {
+    return this.db.query(
+      `SELECT c.id, c.business_id FROM conversations c
+        WHERE c.business_status = 'closed' AND c.opens_at <= $1
+          AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id)
+        ORDER BY c.opens_at LIMIT 500`,
+      [now],
+    );
+  }
+
+  /** Closed conversations without customer messages whose opening passed: their next opening is recomputed when touched. */
+  async hasCustomerMessages(conversationId: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        WHERE m.conversation_id = $1 AND m.sender_id = c.customer_id LIMIT 1`,
+      [conversationId],
+    );
+    return rows.length > 0;
+  }
+
+  /** Business columns of several conversations (for the Conversation objects). */
+  businessColumns(conversationIds: string[]): Promise<BusinessConversationRow[]> {
+    if (!conversationIds.length) return Promise.resolve([]);
+    return this.db.read(
+      `SELECT ${BC_COLUMNS} FROM conversations WHERE id = ANY($1::uuid[]) AND type = 'business'`,
+      [conversationIds],
+    );
+  }
+}

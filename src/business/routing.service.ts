@@ -1,0 +1,311 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { v7 as uuidv7 } from 'uuid';
+import { Clock } from '../common/clock';
+import { DomainEvents } from '../common/domain-events';
+import { notFound } from '../common/errors';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/env';
+import { Db, type Queryable } from '../database/db';
+import { MessageRepository } from '../messages/message.repository';
+import { toMessage, type MessageRow } from '../messages/message.types';
+import { PresenceService } from '../presence/presence.service';
+import { ProfileService } from '../profiles/profile.service';
+import { BusinessRepository, type BusinessConversationRow, type BusinessRow } from './business.repository';
+import { describeOpening, isOpen, nextOpening } from './hours';
+import { drainQueue, type AgentState } from './routing';
+
+/** What one routing transaction changed, announced after commit. */
+interface Changes {
+  businessId: string;
+  /** Conversations whose status changed, with the agents who left them. */
+  changed: Map<string, string[]>;
+  systemMessages: MessageRow[];
+  /** The queue moved (someone left it or jumped ahead): the positions of everyone in it changed. */
+  queueMoved: boolean;
+}
+
+/**
+ * Business routing (CONTRACT §5): applies the pure decisions of `routing.ts` and `hours.ts` in
+ * transactions that hold the business's advisory lock, so that instances routing the same business
+ * at once are serialised and an agent's load only grows through `load < capacity`.
+ *
+ * Routing a conversation is "put it in the queue, then drain the queue": a new conversation never
+ * overtakes older ones, and the same drain runs whenever capacity frees (an agent comes online,
+ * resolves, is added or raised in capacity).
+ */
+@Injectable()
+export class RoutingService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(RoutingService.name);
+
+  constructor(
+    private readonly db: Db,
+    private readonly business: BusinessRepository,
+    private readonly messages: MessageRepository,
+    private readonly presence: PresenceService,
+    private readonly profiles: ProfileService,
+    private readonly events: DomainEvents,
+    private readonly clock: Clock,
+    private readonly scheduler: SchedulerRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.events.on('message.sent', (e) => {
+      if (e.conversationType === 'business' && e.message.type === 'text')
+        this.background(
+          'customer message',
+          this.onCustomerMessage(e.message.conversationId, e.message.senderId),
+        );
+    });
+    this.events.on('presence.changed', (e) =>
+      this.background('agent presence', this.onPresence(e.userId, e.status)),
+    );
+    if (this.config.ROUTING_SWEEP_S > 0) {
+      let running = false;
+      const timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        this.sweep()
+          .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'routing sweep failed'))
+          .finally(() => (running = false));
+      }, this.config.ROUTING_SWEEP_S * 1000);
+      timer.unref();
+      this.scheduler.addInterval('routing', timer);
+    }
+  }
+
+  /** A customer opens (or re-opens) their conversation with a business. */
+  async open(customerId: string, businessId: string): Promise<{ conversationId: string; created: boolean }> {
+    if (!(await this.business.find(this.db, businessId))) throw notFound('Business');
+    const { id, created } = await this.db.transaction((tx) =>
+      this.business.createConversation(tx, uuidv7(), businessId, customerId),
+    );
+    const row = await this.business.findConversation(id);
+    if (created || row?.business_status === 'resolved' || row?.business_status === 'closed')
+      await this.route(id);
+    return { conversationId: id, created };
+  }
+
+  /** Routes one conversation: closed → says when it opens; open → queue, then drain the queue. */
+  async route(conversationId: string): Promise<void> {
+    const row = await this.business.findConversation(conversationId);
+    if (!row) return;
+    const ctx = await this.context(row.business_id);
+    if (!ctx) return;
+    const changes = await this.inBusiness(row.business_id, async (tx, changes) => {
+      const c = await this.business.lockConversation(tx, conversationId);
+      // A new conversation is 'queued' with no queued_at yet: it has never been routed.
+      if (!c || c.business_status === 'assigned' || (c.business_status === 'queued' && c.queued_at)) return;
+      const now = this.clock.now();
+      if (!isOpen(ctx.business.hours, ctx.business.time_zone, now)) {
+        if (c.business_status === 'closed') return;
+        const opensAt = nextOpening(ctx.business.hours, ctx.business.time_zone, now);
+        await this.business.setClosed(tx, conversationId, opensAt);
+        const when = opensAt
+          ? `we open at ${describeOpening(opensAt, ctx.business.time_zone, now)}`
+          : 'we have no opening hours yet';
+        await this.system(
+          tx,
+          changes,
+          conversationId,
+          `We are closed right now, ${when}. Leave a message and we will get back to you.`,
+        );
+        changes.changed.set(conversationId, []);
+        return;
+      }
+      await this.business.setQueued(tx, conversationId, c.business_status === 'resolved');
+      changes.changed.set(conversationId, []);
+      const assigned = await this.drain(tx, changes, ctx.online, ctx.names);
+      if (!assigned.has(conversationId)) {
+        const position =
+          (await this.business.queue(tx, row.business_id)).findIndex((q) => q.id === conversationId) + 1;
+        await this.system(
+          tx,
+          changes,
+          conversationId,
+          `All our agents are busy. You are number ${position} in the queue.`,
+        );
+      }
+    });
+    this.announce(changes);
+  }
+
+  /** Capacity may have freed in a business: give queued conversations to free online agents. */
+  async drainBusiness(businessId: string): Promise<void> {
+    const ctx = await this.context(businessId);
+    if (!ctx) return;
+    this.announce(
+      await this.inBusiness(businessId, (tx, changes) =>
+        this.drain(tx, changes, ctx.online, ctx.names).then(() => undefined),
+      ),
+    );
+  }
+
+  /** Runs `work` in a transaction holding the business's routing lock; returns what changed. */
+  async inBusiness(
+    businessId: string,
+    work: (tx: Queryable, changes: Changes) => Promise<void>,
+  ): Promise<Changes> {
+    const changes: Changes = { businessId, changed: new Map(), systemMessages: [], queueMoved: false };
+    await this.db.transaction(async (tx) => {
+      await this.business.lockBusiness(tx, businessId);
+      await work(tx, changes);
+    });
+    return changes;
+  }
+
+  /** Assigns queued conversations, head first, while free online agents last. Returns the assigned ids. */
+  async drain(
+    tx: Queryable,
+    changes: Changes,
+    online: Map<string, boolean>,
+    names: Map<string, string>,
+  ): Promise<Set<string>> {
+    const agents = await this.business.agents(tx, changes.businessId);
+    const queue = await this.business.queue(tx, changes.businessId);
+    const states: AgentState[] = agents.map((a) => ({
+      userId: a.user_id,
+      capacity: a.capacity,
+      load: a.load,
+      online: online.get(a.user_id) ?? false,
+      lastAssignedAt: a.last_assigned_at,
+    }));
+    const plan = drainQueue(
+      queue.map((q) => ({
+        conversationId: q.id,
+        priority: q.priority,
+        queuedAt: q.queued_at ?? new Date(0),
+      })),
+      states,
+    );
+    const assigned = new Set<string>();
+    for (const { conversationId, agentId } of plan) {
+      if (!(await this.business.claimCapacity(tx, changes.businessId, agentId))) continue;
+      await this.business.setAssigned(tx, conversationId, agentId);
+      await this.system(
+        tx,
+        changes,
+        conversationId,
+        `${names.get(agentId) ?? agentId} joined the conversation.`,
+      );
+      changes.changed.set(conversationId, changes.changed.get(conversationId) ?? []);
+      assigned.add(conversationId);
+    }
+    if (assigned.size) changes.queueMoved = true;
+    return assigned;
+  }
+
+  /** Adds a system message in the transaction; it is fanned out after commit. */
+  async system(tx: Queryable, changes: Changes, conversationId: string, text: string): Promise<void> {
+    changes.systemMessages.push(await this.messages.insertSystem(tx, uuidv7(), conversationId, text));
+  }
+
+  /** The business, its agents' presence and display names: read before taking the lock. */
+  async context(
+    businessId: string,
+  ): Promise<
+    { business: BusinessRow; online: Map<string, boolean>; names: Map<string, string> } | undefined
+  > {
+    const business = await this.business.find(this.db, businessId);
+    if (!business) return undefined;
+    const agentIds = (await this.business.agents(this.db, businessId)).map((a) => a.user_id);
+    const [online, profiles] = await Promise.all([
+      this.presence.isOnline(agentIds),
+      this.profiles.getMany(agentIds),
+    ]);
+    const names = new Map([...profiles].filter(([, p]) => p).map(([id, p]) => [id, p!.displayName]));
+    return { business, online, names };
+  }
+
+  /** After commit: system messages to the participants, conversation updates to whoever is concerned. */
+  announce(changes: Changes): void {
+    this.background('announce', this.announceAsync(changes));
+  }
+
+  private async announceAsync(changes: Changes): Promise<void> {
+    for (const row of changes.systemMessages) {
+      const participantIds = await this.participants(row.conversation_id);
+      this.events.emit('message.sent', {
+        message: toMessage(row),
+        participantIds,
+        conversationType: 'business',
+      });
+    }
+    const targets = new Map(changes.changed);
+    if (changes.queueMoved)
+      for (const q of await this.business.queue(this.db, changes.businessId))
+        if (!targets.has(q.id)) targets.set(q.id, []);
+    for (const [conversationId, removedIds] of targets) {
+      const participantIds = await this.participants(conversationId);
+      this.events.emit('conversation.updated', { conversationId, participantIds, removedIds });
+    }
+  }
+
+  private async participants(conversationId: string): Promise<string[]> {
+    const rows: { user_id: string }[] = await this.db.query(
+      `SELECT user_id FROM participants WHERE conversation_id = $1`,
+      [conversationId],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
+  /** A customer wrote into a resolved (or closed) conversation: re-open and route it. */
+  private async onCustomerMessage(conversationId: string, senderId: string | null): Promise<void> {
+    const row = await this.business.findConversation(conversationId);
+    if (!row || row.customer_id !== senderId) return;
+    if (row.business_status === 'resolved' || row.business_status === 'closed')
+      await this.route(conversationId);
+  }
+
+  private async onPresence(userId: string, status: 'online' | 'offline'): Promise<void> {
+    const businesses = await this.business.businessesOfAgent(userId);
+    if (!businesses.length) return;
+    await this.business.setOffline(userId, status === 'offline' ? this.clock.now() : null);
+    if (status === 'online') for (const id of businesses) await this.drainBusiness(id);
+  }
+
+  /** Takes an agent off all their conversations of a business (removed, or offline past the grace period). */
+  async requeueAgent(businessId: string, agentId: string, alsoRemove: boolean): Promise<void> {
+    const ctx = await this.context(businessId);
+    if (!ctx) return;
+    ctx.online.set(agentId, false);
+    const changes = await this.inBusiness(businessId, async (tx, changes) => {
+      const held: BusinessConversationRow[] = await this.business.assignedTo(tx, businessId, agentId);
+      for (const c of held) {
+        await this.business.unassign(tx, c.id, agentId, 'queued');
+        await this.business.releaseCapacity(tx, businessId, agentId);
+        changes.changed.set(c.id, [agentId]);
+      }
+      if (alsoRemove) await this.business.deleteAgent(tx, businessId, agentId);
+      if (held.length) changes.queueMoved = true;
+      const assigned = await this.drain(tx, changes, ctx.online, ctx.names);
+      for (const c of held)
+        if (!assigned.has(c.id))
+          await this.system(
+            tx,
+            changes,
+            c.id,
+            'Your agent is no longer available. You are back in the queue.',
+          );
+    });
+    this.announce(changes);
+  }
+
+  /** The periodic work: opening time for closed conversations, and agents offline past the grace period. */
+  async sweep(now: Date = this.clock.now()): Promise<void> {
+    for (const due of await this.business.dueToOpen(now)) await this.route(due.id);
+    const graceStart = new Date(now.getTime() - this.config.AGENT_GRACE_S * 1000);
+    for (const lapsed of await this.business.lapsedAgents(graceStart)) {
+      const stillOffline = !(await this.presence.isOnline([lapsed.user_id])).get(lapsed.user_id);
+      if (stillOffline) await this.requeueAgent(lapsed.business_id, lapsed.user_id, false);
+      else await this.business.setOffline(lapsed.user_id, null);
+    }
+  }
+
+  private background(what: string, work: Promise<unknown>): void {
+    work.catch((err: unknown) =>
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err), what }, 'routing failed'),
+    );
+  }
+}
