@@ -1,20 +1,18 @@
 import type { ProfileRecord, ProfileSource } from './profile.types';
 
-/** `POST {PROFILE_SERVICE_URL}/profiles/batch { ids }` → `{ profiles: [...] }`, with a timeout. */
+/** `POST {PROFILE_SERVICE_URL}/profiles/batch { ids }` → `{ profiles: [...] }`. */
 export class HttpProfileSource implements ProfileSource {
-  constructor(
-    private readonly baseUrl: string,
-    private readonly timeoutMs: number,
-  ) {}
+  constructor(private readonly baseUrl: string) {}
 
-  async fetchBatch(ids: string[]): Promise<ProfileRecord[]> {
+  /** One call; `signal` aborts it (the resilience policy's timeout). */
+  async fetchBatch(ids: string[], signal?: AbortSignal): Promise<ProfileRecord[]> {
     const res = await fetch(
       new URL('profiles/batch', this.baseUrl.endsWith('/') ? this.baseUrl : this.baseUrl + '/'),
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ ids }),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal,
       },
     );
     if (!res.ok) throw new Error(`profile service answered ${res.status}`);

@@ -3,6 +3,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { HttpProfileSource } from './profile.client';
 import { MockProfileSource } from './profile.mock';
+import { ResilientProfileSource } from './profile.resilience';
 import { PROFILE_CACHE_TTL_S, PROFILE_SOURCE, ProfileService } from './profile.service';
 
 @Global()
@@ -13,7 +14,9 @@ import { PROFILE_CACHE_TTL_S, PROFILE_SOURCE, ProfileService } from './profile.s
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) =>
         config.PROFILE_SERVICE_URL
-          ? new HttpProfileSource(config.PROFILE_SERVICE_URL, config.PROFILE_TIMEOUT_MS)
+          ? new ResilientProfileSource(new HttpProfileSource(config.PROFILE_SERVICE_URL), {
+              timeoutMs: config.PROFILE_TIMEOUT_MS,
+            })
           : new MockProfileSource(),
     },
     {

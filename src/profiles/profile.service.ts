@@ -15,6 +15,8 @@ const UNKNOWN = '-';
 @Injectable()
 export class ProfileService {
   private readonly logger = new Logger(ProfileService.name);
+  /** Fetches in flight, per id: a cold key asked for by many lists at once is fetched once (single flight). */
+  private readonly inFlight = new Map<string, Promise<Map<string, Profile> | undefined>>();
 
   constructor(
     @Inject(PROFILE_SOURCE) private readonly source: ProfileSource,
@@ -34,17 +36,30 @@ export class ProfileService {
       else result.set(id, hit === UNKNOWN ? null : (JSON.parse(hit) as Profile));
     });
     if (misses.length) {
-      const fetched = await this.fetch(misses);
-      for (const id of misses) result.set(id, fetched?.get(id) ?? null);
-      if (fetched) {
-        const entries: [string, string][] = misses.map((id) => {
-          const p = fetched.get(id);
-          return [cacheKey(id), p ? JSON.stringify(p) : UNKNOWN];
-        });
-        await this.cache.setMany(entries, this.ttlS).catch(() => undefined);
+      const waits = new Map<string, Promise<Map<string, Profile> | undefined>>();
+      const fresh = misses.filter((id) => !this.inFlight.has(id));
+      if (fresh.length) {
+        const batch = this.fetchAndCache(fresh).finally(() =>
+          fresh.forEach((id) => this.inFlight.delete(id)),
+        );
+        for (const id of fresh) this.inFlight.set(id, batch);
       }
+      for (const id of misses) waits.set(id, this.inFlight.get(id)!);
+      for (const id of misses) result.set(id, (await waits.get(id))?.get(id) ?? null);
     }
     return result;
+  }
+
+  private async fetchAndCache(ids: string[]): Promise<Map<string, Profile> | undefined> {
+    const fetched = await this.fetch(ids);
+    if (fetched) {
+      const entries: [string, string][] = ids.map((id) => {
+        const p = fetched.get(id);
+        return [cacheKey(id), p ? JSON.stringify(p) : UNKNOWN];
+      });
+      await this.cache.setMany(entries, this.ttlS).catch(() => undefined);
+    }
+    return fetched;
   }
 
   async get(id: string): Promise<Profile | null> {

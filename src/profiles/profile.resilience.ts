@@ -1,0 +1,66 @@
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  TaskCancelledError,
+  TimeoutStrategy,
+  bulkhead,
+  circuitBreaker,
+  handleWhen,
+  retry,
+  timeout,
+  wrap,
+  type IPolicy,
+} from 'cockatiel';
+import type { ProfileRecord, ProfileSource } from './profile.types';
+
+export interface ResilienceOptions {
+  /** Per attempt. */
+  timeoutMs: number;
+  /** Calls in flight at once; more wait in a bounded queue, beyond which they fail at once. */
+  concurrency?: number;
+  queue?: number;
+  /** Consecutive failures that open the breaker, and how long it stays open before one trial call. */
+  failuresToOpen?: number;
+  halfOpenAfterMs?: number;
+  /** Attempts per call (1 = no retry); retries back off exponentially with decorrelated jitter. */
+  attempts?: number;
+}
+
+/** Failures worth retrying: not our own refusals (open breaker, full bulkhead). */
+const retryable = handleWhen(
+  (err) => !(err instanceof BrokenCircuitError) && !(err instanceof BulkheadRejectedError),
+);
+
+/**
+ * The profile service behind cockatiel's policies: a bulkhead (bounded concurrent calls), a circuit
+ * breaker (a failing service is not called for a while), retries with exponential backoff and
+ * jitter, and a timeout on each attempt that aborts the HTTP call.
+ */
+export class ResilientProfileSource implements ProfileSource {
+  readonly policy: IPolicy;
+  readonly breaker;
+
+  constructor(
+    private readonly inner: { fetchBatch(ids: string[], signal?: AbortSignal): Promise<ProfileRecord[]> },
+    opts: ResilienceOptions,
+  ) {
+    this.breaker = circuitBreaker(retryable, {
+      halfOpenAfter: opts.halfOpenAfterMs ?? 10_000,
+      breaker: new ConsecutiveBreaker(opts.failuresToOpen ?? 5),
+    });
+    const attempts = retry(retryable, {
+      maxAttempts: Math.max(0, (opts.attempts ?? 2) - 1),
+      backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }),
+    });
+    const perAttempt = timeout(opts.timeoutMs, TimeoutStrategy.Aggressive);
+    this.policy = wrap(bulkhead(opts.concurrency ?? 8, opts.queue ?? 64), this.breaker, attempts, perAttempt);
+  }
+
+  fetchBatch(ids: string[]): Promise<ProfileRecord[]> {
+    return this.policy.execute(({ signal }) => this.inner.fetchBatch(ids, signal));
+  }
+}
+
+export { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError };
