@@ -56,7 +56,11 @@ export class ObservabilityController {
       await this.redis.ping(1500);
       return check.up({ mode: 'redis' });
     } catch (err) {
-      return check.down({ mode: 'redis', message: err instanceof Error ? err.message : 'unreachable' });
+      // Degraded, not down: the instance keeps serving on its own view (state in process) until Redis returns.
+      return check.degraded({
+        mode: 'in-process fallback',
+        message: err instanceof Error ? err.message : 'unreachable',
+      });
     }
   }
 }

@@ -14,8 +14,12 @@ export class RedisService implements OnApplicationShutdown {
   private readonly extra: Redis[] = [];
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
-    if (config.REDIS_URL) this.client = this.connect('main');
+    // The main connection fails fast when Redis is away (no offline queue): callers fall back at once.
+    if (config.REDIS_URL) this.client = this.connect('main', false);
   }
+
+  /** True while the main connection is usable; the state services fall back to process memory otherwise. */
+  readonly ready = (): boolean => this.client?.status === 'ready';
 
   /** The configured key prefix + key: every key this service writes is namespaced. */
   key(...parts: string[]): string {
@@ -44,9 +48,10 @@ export class RedisService implements OnApplicationShutdown {
     }
   }
 
-  private connect(name: string): Redis {
+  private connect(name: string, enableOfflineQueue = true): Redis {
     const conn = new Redis(this.config.REDIS_URL!, {
       connectionName: `chat-${name}`,
+      enableOfflineQueue,
       maxRetriesPerRequest: 2,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000) + Math.floor(Math.random() * 100),
     });

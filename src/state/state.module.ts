@@ -3,6 +3,7 @@ import { Deadlines, MemoryDeadlines, RedisDeadlines } from './deadlines';
 import { ExpiringSet, MemoryExpiringSet, RedisExpiringSet } from './expiring-set';
 import { KeyValueStore, MemoryKeyValueStore, RedisKeyValueStore } from './key-value.store';
 import { MemoryOrderedChannel, OrderedChannel, RedisOrderedChannel } from './ordered-channel';
+import { withFallback } from './fallback';
 import { RedisService } from './redis.service';
 import { MemorySlidingWindow, RedisSlidingWindow, SlidingWindow } from './sliding-window';
 
@@ -18,32 +19,66 @@ import { MemorySlidingWindow, RedisSlidingWindow, SlidingWindow } from './slidin
       provide: KeyValueStore,
       inject: [RedisService],
       useFactory: (redis: RedisService) =>
-        redis.client ? new RedisKeyValueStore(redis.client, redis.key('kv:')) : new MemoryKeyValueStore(),
+        redis.client
+          ? withFallback<KeyValueStore>(
+              'kv',
+              new RedisKeyValueStore(redis.client, redis.key('kv:')),
+              new MemoryKeyValueStore(),
+              redis.ready,
+            )
+          : new MemoryKeyValueStore(),
     },
     {
       provide: ExpiringSet,
       inject: [RedisService],
       useFactory: (redis: RedisService) =>
-        redis.client ? new RedisExpiringSet(redis.client, redis.key('set:')) : new MemoryExpiringSet(),
+        redis.client
+          ? withFallback<ExpiringSet>(
+              'presence',
+              new RedisExpiringSet(redis.client, redis.key('set:')),
+              new MemoryExpiringSet(),
+              redis.ready,
+            )
+          : new MemoryExpiringSet(),
     },
     {
       provide: Deadlines,
       inject: [RedisService],
       useFactory: (redis: RedisService) =>
-        redis.client ? new RedisDeadlines(redis.client, redis.key('dl:')) : new MemoryDeadlines(),
+        redis.client
+          ? withFallback<Deadlines>(
+              'typing',
+              new RedisDeadlines(redis.client, redis.key('dl:')),
+              new MemoryDeadlines(),
+              redis.ready,
+            )
+          : new MemoryDeadlines(),
     },
     {
       provide: SlidingWindow,
       inject: [RedisService],
       useFactory: (redis: RedisService) =>
-        redis.client ? new RedisSlidingWindow(redis.client, redis.key('rl:')) : new MemorySlidingWindow(),
+        redis.client
+          ? withFallback<SlidingWindow>(
+              'rate-limit',
+              new RedisSlidingWindow(redis.client, redis.key('rl:')),
+              new MemorySlidingWindow(),
+              redis.ready,
+            )
+          : new MemorySlidingWindow(),
     },
     {
       provide: OrderedChannel,
       inject: [RedisService],
       useFactory: (redis: RedisService) =>
         redis.client
-          ? new RedisOrderedChannel(redis.client, redis.duplicate('ordered-sub'), redis.key(''))
+          ? withFallback<OrderedChannel>(
+              'fan-out',
+              new RedisOrderedChannel(redis.client, redis.duplicate('ordered-sub'), redis.key('')),
+              new MemoryOrderedChannel(),
+              redis.ready,
+              ['subscribe'],
+            )
           : new MemoryOrderedChannel(),
     },
   ],
