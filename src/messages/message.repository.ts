@@ -76,6 +76,116 @@ export class MessageRepository {
     return rows[0];
   }
 
+  /**
+   * The batched send path, step 1: locks the batch's conversations in id order (so that concurrent
+   * batches never deadlock), then says for each item whether its sender is a participant and
+   * whether (sender, clientMessageId) is already stored. Seen after the locks, so nothing a
+   * concurrent send of these conversations committed is missed.
+   */
+  async lockAndCheck(
+    tx: Queryable,
+    items: { conversationId: string; senderId: string; clientMessageId: string }[],
+  ): Promise<{ member: boolean; existing: MessageRow | null }[]> {
+    await tx.query(`SELECT id FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, [
+      [...new Set(items.map((i) => i.conversationId))],
+    ]);
+    const rows: (MessageRow & { i: number; member: boolean })[] = await tx.query(
+      `SELECT x.i, (p.user_id IS NOT NULL) AS member, ${MESSAGE_COLUMNS.split(', ')
+        .map((c) => `m.${c}`)
+        .join(', ')}
+         FROM unnest($1::int[], $2::uuid[], $3::text[], $4::text[]) AS x(i, conversation_id, sender_id, client_message_id)
+         LEFT JOIN participants p ON p.conversation_id = x.conversation_id AND p.user_id = x.sender_id
+         LEFT JOIN messages m ON m.sender_id = x.sender_id AND m.client_message_id = x.client_message_id
+        ORDER BY x.i`,
+      [
+        items.map((_, i) => i),
+        items.map((i) => i.conversationId),
+        items.map((i) => i.senderId),
+        items.map((i) => i.clientMessageId),
+      ],
+    );
+    return rows.map((r) => ({ member: r.member, existing: r.id ? r : null }));
+  }
+
+  /**
+   * Step 2: takes `count` seqs per conversation in one UPDATE. Returns each conversation's new
+   * last seq (the batch's seqs end there), its time and type.
+   */
+  async takeSeqs(
+    tx: Queryable,
+    counts: Map<string, number>,
+  ): Promise<Map<string, { lastSeq: number; at: Date; type: ConversationType }>> {
+    const rows: { id: string; last_seq: number; at: Date; type: ConversationType }[] = await tx.query(
+      `UPDATE conversations c
+          SET last_seq = c.last_seq + x.n, last_activity_at = ${NEXT_ACTIVITY}
+         FROM unnest($1::uuid[], $2::int[]) AS x(id, n)
+        WHERE c.id = x.id
+        RETURNING c.id, c.last_seq, c.last_activity_at AS at, c.type`,
+      [[...counts.keys()], [...counts.values()]],
+    );
+    return new Map(rows.map((r) => [r.id, { lastSeq: r.last_seq, at: r.at, type: r.type }]));
+  }
+
+  /** Step 3: inserts the batch; returns fewer rows than given when a (sender, clientMessageId) raced in. */
+  insertMany(tx: Queryable, rows: (NewTextMessage & { seq: number; at: Date })[]): Promise<MessageRow[]> {
+    return tx.query(
+      `INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
+       SELECT x.id, x.conversation_id, x.seq, x.sender_id, x.client_message_id, 'text', jsonb_build_object('text', x.text), x.at
+         FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+              AS x(id, conversation_id, seq, sender_id, client_message_id, text, at)
+       ON CONFLICT (sender_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
+       RETURNING ${MESSAGE_COLUMNS}`,
+      [
+        rows.map((r) => r.id),
+        rows.map((r) => r.conversationId),
+        rows.map((r) => r.seq),
+        rows.map((r) => r.senderId),
+        rows.map((r) => r.clientMessageId),
+        rows.map((r) => r.text),
+        rows.map((r) => r.at),
+      ],
+    );
+  }
+
+  /**
+   * Step 4, the batch's effect on read state, per participant of each conversation: a sender has read
+   * up to their last message of the batch, so their unread count is what others sent after it;
+   * everyone else has the batch's messages unread on top of what they had. Returns the participants.
+   */
+  async afterInsertMany(tx: Queryable, rows: MessageRow[]): Promise<Map<string, string[]>> {
+    const updated: { conversation_id: string; user_id: string }[] = await tx.query(
+      `WITH b AS (
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[]) AS b(conversation_id, seq, sender_id, at)),
+       mine AS (
+         SELECT p.conversation_id, p.user_id, max(b.at) AS at, count(*)::int AS total,
+                max(b.seq) FILTER (WHERE b.sender_id = p.user_id) AS my_last
+           FROM participants p JOIN b ON b.conversation_id = p.conversation_id
+          GROUP BY p.conversation_id, p.user_id),
+       s AS (
+         SELECT mine.*, (SELECT count(*)::int FROM b
+                          WHERE b.conversation_id = mine.conversation_id AND b.seq > mine.my_last
+                            AND b.sender_id IS DISTINCT FROM mine.user_id) AS after_mine
+           FROM mine)
+       UPDATE participants p
+          SET last_read_seq = COALESCE(s.my_last, p.last_read_seq),
+              unread_count = CASE WHEN s.my_last IS NULL THEN p.unread_count + s.total ELSE s.after_mine END,
+              last_activity_at = s.at
+         FROM s
+        WHERE p.conversation_id = s.conversation_id AND p.user_id = s.user_id
+        RETURNING p.conversation_id, p.user_id`,
+      [
+        rows.map((r) => r.conversation_id),
+        rows.map((r) => r.seq),
+        rows.map((r) => r.sender_id),
+        rows.map((r) => r.created_at),
+      ],
+    );
+    const byConversation = new Map<string, string[]>();
+    for (const u of updated)
+      byConversation.set(u.conversation_id, [...(byConversation.get(u.conversation_id) ?? []), u.user_id]);
+    return byConversation;
+  }
+
   /** A service-written message (`senderId` null): unread for every participant. */
   async insertSystem(tx: Queryable, id: string, conversationId: string, text: string): Promise<MessageRow> {
     const [row] = await tx.query(

@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { AuthUser } from '../auth/token-verifier';
 import { Clock } from '../common/clock';
 import { DomainEvents } from '../common/domain-events';
-import { AppError, forbidden, notFound, validationFailed } from '../common/errors';
+import { AppError, forbidden, isUnavailableError, notFound, validationFailed } from '../common/errors';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { ConversationRepository } from '../conversations/conversation.repository';
@@ -11,6 +11,7 @@ import type { ConversationType } from '../conversations/conversation.types';
 import { Db } from '../database/db';
 import { normalizeText } from './message-text';
 import { MessageRepository } from './message.repository';
+import { SendBatcher } from './send-batcher';
 import { toMessage, type Message, type MessageRow, type ReadState } from './message.types';
 
 export interface SendInput {
@@ -20,8 +21,20 @@ export interface SendInput {
 
 const DAY_MS = 86_400_000;
 
-/** Thrown inside the send transaction when (sender, clientMessageId) already exists: rolls back the seq taken. */
+/** Thrown inside a send transaction when (sender, clientMessageId) already exists: rolls back the seqs taken. */
 class DuplicateSend extends Error {}
+
+interface SendJob {
+  conversationId: string;
+  senderId: string;
+  clientMessageId: string;
+  text: string;
+}
+
+type SendResult = { message: Message; created: boolean };
+
+const conflict = () =>
+  new AppError('CONFLICT', 'clientMessageId was already used for a message in another conversation');
 
 /** Send, history, delete and read pointer (CONTRACT §3). REST and sockets call these same methods. */
 @Injectable()
@@ -33,10 +46,28 @@ export class MessageService {
     private readonly events: DomainEvents,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.batcher = new SendBatcher((jobs) => this.sendBatch(jobs), {
+      // Leave part of the pool to reads (history, chat list) while sends saturate.
+      maxInFlight: Math.max(1, Math.floor(config.DATABASE_POOL_SIZE / 2)),
+      maxBatch: 200,
+      maxQueue: config.SEND_QUEUE_MAX,
+      maxWaitMs: config.SEND_QUEUE_WAIT_MS,
+      overloaded: () =>
+        new AppError(
+          'SERVICE_UNAVAILABLE',
+          'Too busy to take this message now; retry it shortly',
+          undefined,
+          1,
+        ),
+    });
+  }
+
+  private readonly batcher: SendBatcher<SendJob, SendResult>;
 
   /**
-   * Stores a message with the conversation's next seq, in one short transaction, and announces it after commit.
+   * Stores a message with the conversation's next seq and announces it after commit (concurrent sends
+   * share one transaction, see sendBatch).
    * Idempotent on (sender, clientMessageId): a retry, even one racing the original, gets the original
    * (`created: false`) and nothing is stored or announced again.
    */
@@ -47,47 +78,139 @@ export class MessageService {
   ): Promise<{ message: Message; created: boolean }> {
     const text = normalizeText(input.content.text);
     if (!text.ok) throw validationFailed(text.problem, [{ field: 'content.text', problems: [text.problem] }]);
-    const earlier = await this.messages.findByClientMessageId(user.id, input.clientMessageId);
-    if (earlier) return { message: this.original(earlier, conversationId), created: false };
+    return this.batcher.submit({
+      conversationId,
+      senderId: user.id,
+      clientMessageId: input.clientMessageId,
+      text: text.text,
+    });
+  }
 
+  /**
+   * One transaction for a batch of concurrent sends (any conversations): lock the conversations in
+   * id order, check membership and idempotency, take each conversation's seqs in one UPDATE, insert
+   * every message in one INSERT, update every participant's read state in one UPDATE. Each send is
+   * still acked only after its commit, with the same answers as alone. If a (sender,
+   * clientMessageId) raced in from elsewhere, or anything unexpected fails, the batch is rolled back
+   * and its sends run one by one.
+   */
+  private async sendBatch(jobs: SendJob[]): Promise<(SendResult | Error)[]> {
+    let outcome: {
+      results: (SendResult | Error)[];
+      created: { message: Message; participantIds: string[]; type: ConversationType }[];
+    };
+    try {
+      outcome = await this.db.transaction(async (tx) => {
+        const checks = await this.messages.lockAndCheck(tx, jobs);
+        const results: (SendResult | Error)[] = [];
+        const accepted: { index: number; job: SendJob }[] = [];
+        const firstWithKey = new Map<string, number>();
+        const sameAs = new Map<number, number>();
+        jobs.forEach((job, i) => {
+          const { member, existing } = checks[i]!;
+          if (!member) results[i] = notFound('Conversation');
+          else if (existing) results[i] = this.retried(existing, job.conversationId);
+          else {
+            const key = `${job.senderId}\u0000${job.clientMessageId}`;
+            const first = firstWithKey.get(key);
+            if (first === undefined) {
+              firstWithKey.set(key, i);
+              accepted.push({ index: i, job });
+            } else sameAs.set(i, first);
+          }
+        });
+        if (!accepted.length) return { results, created: [] };
+        const counts = new Map<string, number>();
+        for (const { job } of accepted)
+          counts.set(job.conversationId, (counts.get(job.conversationId) ?? 0) + 1);
+        const seqs = await this.messages.takeSeqs(tx, counts);
+        const next = new Map([...seqs].map(([id, s]) => [id, s.lastSeq - counts.get(id)! + 1]));
+        const rows = accepted.map(({ job }) => {
+          const seq = next.get(job.conversationId)!;
+          next.set(job.conversationId, seq + 1);
+          return { ...job, id: uuidv7(), seq, at: seqs.get(job.conversationId)!.at };
+        });
+        const inserted = await this.messages.insertMany(tx, rows);
+        if (inserted.length !== rows.length) throw new DuplicateSend();
+        const participants = await this.messages.afterInsertMany(tx, inserted);
+        const byId = new Map(inserted.map((r) => [r.id, r]));
+        const created = rows.map((r, k) => {
+          const message = toMessage(byId.get(r.id)!);
+          results[accepted[k]!.index] = { message, created: true };
+          return {
+            message,
+            participantIds: participants.get(r.conversationId) ?? [],
+            type: seqs.get(r.conversationId)!.type,
+          };
+        });
+        for (const [i, first] of sameAs) {
+          const original = results[first];
+          results[i] =
+            original instanceof Error || !original
+              ? (original ?? notFound('Conversation'))
+              : original.message.conversationId === jobs[i]!.conversationId
+                ? { message: original.message, created: false }
+                : conflict();
+        }
+        return { results, created };
+      });
+    } catch (err) {
+      if (isUnavailableError(err)) return jobs.map(() => err as Error);
+      if (!(err instanceof DuplicateSend) && jobs.length === 1) throw err;
+      return Promise.all(
+        jobs.map((job) =>
+          this.sendOne(job).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
+        ),
+      );
+    }
+    for (const c of outcome.created)
+      this.events.emit('message.sent', {
+        message: c.message,
+        participantIds: c.participantIds,
+        conversationType: c.type,
+      });
+    return outcome.results;
+  }
+
+  /** One send in its own transaction: the fallback of a batch that could not commit as a whole. */
+  private async sendOne(job: SendJob): Promise<SendResult> {
+    const earlier = await this.messages.findByClientMessageId(job.senderId, job.clientMessageId);
+    if (earlier) {
+      // A retry gets the original only while the sender is still in the conversation (else NOT_FOUND, as a send).
+      await this.requireParticipant(job.conversationId, job.senderId);
+      return this.retried(earlier, job.conversationId);
+    }
     let stored: { row: MessageRow; participantIds: string[]; type: ConversationType };
     try {
       stored = await this.db.transaction(async (tx) => {
-        const next = await this.messages.nextSeq(tx, conversationId, user.id);
+        const next = await this.messages.nextSeq(tx, job.conversationId, job.senderId);
         if (!next) throw notFound('Conversation');
-        const row = await this.messages.insertText(
-          tx,
-          {
-            id: uuidv7(),
-            conversationId,
-            senderId: user.id,
-            clientMessageId: input.clientMessageId,
-            text: text.text,
-          },
-          next.seq,
-          next.at,
-        );
+        const row = await this.messages.insertText(tx, { ...job, id: uuidv7() }, next.seq, next.at);
         if (!row) throw new DuplicateSend();
         return { row, participantIds: await this.messages.afterInsert(tx, row), type: next.type };
       });
     } catch (err) {
       if (!(err instanceof DuplicateSend)) throw err;
-      const original = await this.messages.findByClientMessageId(user.id, input.clientMessageId);
+      const original = await this.messages.findByClientMessageId(job.senderId, job.clientMessageId);
       if (!original) throw err;
-      return { message: this.original(original, conversationId), created: false };
+      return this.retried(original, job.conversationId);
     }
     const message = toMessage(stored.row);
-    this.events.emit('message.sent', { message, participantIds: stored.participantIds, conversationType: stored.type });
+    this.events.emit('message.sent', {
+      message,
+      participantIds: stored.participantIds,
+      conversationType: stored.type,
+    });
     return { message, created: true };
+  }
+
+  private retried(row: MessageRow, conversationId: string): SendResult {
+    return { message: this.original(row, conversationId), created: false };
   }
 
   /** The message a retry refers to; a clientMessageId reused for another conversation is a conflict. */
   private original(row: MessageRow, conversationId: string): Message {
-    if (row.conversation_id !== conversationId)
-      throw new AppError(
-        'CONFLICT',
-        'clientMessageId was already used for a message in another conversation',
-      );
+    if (row.conversation_id !== conversationId) throw conflict();
     return toMessage(row);
   }
 

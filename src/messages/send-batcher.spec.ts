@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SendBatcher } from './send-batcher';
+
+const overloaded = () => new Error('overloaded');
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('SendBatcher', () => {
+  it('runs a lone item at once, and groups what queues while the slots are busy', async () => {
+    const batches: number[][] = [];
+    const gate = deferred();
+    const batcher = new SendBatcher<number, number>(
+      async (inputs) => {
+        batches.push(inputs);
+        if (batches.length === 1) await gate.promise;
+        return inputs.map((i) => i * 10);
+      },
+      { maxInFlight: 1, maxBatch: 100, maxQueue: 1000, maxWaitMs: 10_000, overloaded },
+    );
+    const first = batcher.submit(1);
+    const rest = [2, 3, 4, 5].map((i) => batcher.submit(i));
+    assert.deepEqual(batches, [[1]]);
+    gate.resolve();
+    assert.deepEqual(await Promise.all([first, ...rest]), [10, 20, 30, 40, 50]);
+    assert.deepEqual(batches, [[1], [2, 3, 4, 5]]);
+  });
+
+  it('answers each item with its own result or error, and a failed batch fails its items only', async () => {
+    let call = 0;
+    const batcher = new SendBatcher<number, number>(
+      async (inputs) => {
+        if (++call === 1) throw new Error('db down');
+        return inputs.map((i) => (i % 2 ? i : new Error(`even ${i}`)));
+      },
+      { maxInFlight: 1, maxBatch: 2, maxQueue: 1000, maxWaitMs: 10_000, overloaded },
+    );
+    const results = await Promise.allSettled([1, 2, 3, 4].map((i) => batcher.submit(i)));
+    assert.equal(results[0]!.status, 'rejected');
+    assert.deepEqual(
+      results.slice(2).map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
+      [3, 'even 4'],
+    );
+  });
+
+  it('refuses new work when the queue is full, and work that waited too long, without running it', async () => {
+    let now = 0;
+    const ran: number[] = [];
+    const gate = deferred();
+    const batcher = new SendBatcher<number, number>(
+      async (inputs) => {
+        ran.push(...inputs);
+        await gate.promise;
+        return inputs;
+      },
+      { maxInFlight: 1, maxBatch: 10, maxQueue: 2, maxWaitMs: 100, overloaded, now: () => now },
+    );
+    const running = batcher.submit(1);
+    const waiting = [batcher.submit(2), batcher.submit(3)];
+    await assert.rejects(batcher.submit(4), /overloaded/);
+    now = 500;
+    gate.resolve();
+    await running;
+    for (const w of waiting) await assert.rejects(w, /overloaded/);
+    assert.deepEqual(ran, [1]);
+  });
+});
