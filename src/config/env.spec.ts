@@ -39,6 +39,8 @@ describe('loadConfig', () => {
     assert.equal(c.DATABASE_URL, undefined);
     assert.deepEqual(c.DATABASE_REPLICA_URLS, []);
     assert.equal(c.DATABASE_POOL_SIZE, 10);
+    assert.equal(c.SEND_QUEUE_MAX, 5000);
+    assert.equal(c.SEND_QUEUE_WAIT_MS, 3000);
     assert.equal(c.MIGRATIONS_RUN, true);
     assert.equal(c.DATA_DIR, '.data');
     assert.equal(c.EMBEDDED_PG_PORT, 54329);
@@ -76,6 +78,8 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgresql://u:p@h:5433/db',
       DATABASE_REPLICA_URLS: ' postgres://r1/db , postgresql://r2/db ,',
       DATABASE_POOL_SIZE: '25',
+      SEND_QUEUE_MAX: '100',
+      SEND_QUEUE_WAIT_MS: '500',
       MIGRATIONS_RUN: 'false',
       DATA_DIR: '/var/lib/chat',
       EMBEDDED_PG_PORT: '55432',
@@ -118,6 +122,8 @@ describe('loadConfig', () => {
         DATABASE_URL: c.DATABASE_URL,
         DATABASE_REPLICA_URLS: c.DATABASE_REPLICA_URLS,
         DATABASE_POOL_SIZE: c.DATABASE_POOL_SIZE,
+        SEND_QUEUE_MAX: c.SEND_QUEUE_MAX,
+        SEND_QUEUE_WAIT_MS: c.SEND_QUEUE_WAIT_MS,
         MIGRATIONS_RUN: c.MIGRATIONS_RUN,
         DATA_DIR: c.DATA_DIR,
         EMBEDDED_PG_PORT: c.EMBEDDED_PG_PORT,
@@ -151,6 +157,8 @@ describe('loadConfig', () => {
         DATABASE_URL: 'postgresql://u:p@h:5433/db',
         DATABASE_REPLICA_URLS: ['postgres://r1/db', 'postgresql://r2/db'],
         DATABASE_POOL_SIZE: 25,
+        SEND_QUEUE_MAX: 100,
+        SEND_QUEUE_WAIT_MS: 500,
         MIGRATIONS_RUN: false,
         DATA_DIR: '/var/lib/chat',
         EMBEDDED_PG_PORT: 55432,
@@ -213,6 +221,8 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'not a url'],
     ['DATABASE_REPLICA_URLS', 'postgres://ok/db,redis://nope'],
     ['DATABASE_POOL_SIZE', '0'],
+    ['SEND_QUEUE_MAX', '0'],
+    ['SEND_QUEUE_WAIT_MS', 'soon'],
     ['DATABASE_POOL_SIZE', 'ten'],
     ['MIGRATIONS_RUN', 'yes'],
     ['EMBEDDED_PG_PORT', '0'],
