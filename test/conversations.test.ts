@@ -362,12 +362,20 @@ describe('conversations', () => {
 
     it('a removed user gets 404 everywhere and no longer sees it in the chat list', async () => {
       const id = await group('r.o', ['r.gone', 'r.stay']);
-      await send('r.gone', id, 'before removal');
+      const mine = { clientMessageId: randomUUID(), content: { text: 'before removal' } };
+      assert.equal((await call('r.gone', 'POST', `/conversations/${id}/messages`, mine)).status, 201);
       await send('r.o', id);
       assert.equal((await call('r.o', 'DELETE', `/conversations/${id}/participants/r.gone`)).status, 204);
       assertError(await call('r.gone', 'GET', `/conversations/${id}`), 404, 'NOT_FOUND', 'get');
       assertError(await call('r.gone', 'GET', `/conversations/${id}/messages`), 404, 'NOT_FOUND', 'history');
       assertError(await send('r.gone', id), 404, 'NOT_FOUND', 'send');
+      // Not even a retry of what they sent while they were in it.
+      assertError(
+        await call('r.gone', 'POST', `/conversations/${id}/messages`, mine),
+        404,
+        'NOT_FOUND',
+        'retry',
+      );
       assertError(
         await call('r.gone', 'POST', `/conversations/${id}/read`, { seq: 1 }),
         404,

@@ -34,9 +34,10 @@ export class PresenceService {
     if (before === 0) await this.announce(userId, 'online');
   }
 
+  /** A connection closed. If it had already lapsed (and offline was announced then), nothing changes. */
   async disconnected(userId: string, connectionId: string): Promise<void> {
-    const after = await this.connections.remove(key(userId), connectionId);
-    if (after === 0) await this.announce(userId, 'offline');
+    const { removed, size } = await this.connections.remove(key(userId), connectionId);
+    if (removed > 0 && size === 0) await this.announce(userId, 'offline');
   }
 
   /** Called when this instance sees none of the user's local connections heartbeat in time. */

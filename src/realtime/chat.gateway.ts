@@ -1,4 +1,4 @@
-import { Inject, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
 import {
   WebSocketGateway,
   type OnGatewayConnection,
@@ -19,6 +19,9 @@ import { Fanout, userRoom, type ChatServer } from './fanout.service';
 import { scheduleExpiry, type AuthedSocket } from './socket-auth';
 import { HeartbeatEvent, ReadEvent, SendMessageEvent, TypingEvent, validatePayload } from './socket.dto';
 
+/** How long shutdown waits for client events in flight (sends waiting for the database). */
+const SHUTDOWN_DRAIN_MS = 10_000;
+
 type Handler<E extends ClientEventName> = (
   socket: AuthedSocket,
   payload: unknown,
@@ -31,7 +34,12 @@ type Handler<E extends ClientEventName> = (
  */
 @WebSocketGateway()
 export class ChatGateway
-  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown
+  implements
+    OnGatewayInit,
+    OnGatewayConnection,
+    OnGatewayDisconnect,
+    BeforeApplicationShutdown,
+    OnApplicationShutdown
 {
   private readonly logger = new Logger(ChatGateway.name);
   /** This instance's connections, by user: for the heartbeat-lapse check. */
@@ -40,6 +48,10 @@ export class ChatGateway
   private readonly cancelExpiry = new WeakMap<AuthedSocket, () => void>();
   private readonly refusedInARow = new WeakMap<AuthedSocket, number>();
   private lapseTimer: NodeJS.Timeout | undefined;
+  private server: ChatServer | undefined;
+  /** Shutting down: client events are refused, those in flight finish and are acked. */
+  private draining = false;
+  private inFlight = 0;
 
   private readonly handlers: { [E in ClientEventName]: Handler<E> } = {
     'message:send': async (socket, payload) => {
@@ -81,6 +93,7 @@ export class ChatGateway
   ) {}
 
   afterInit(server: ChatServer): void {
+    this.server = server;
     this.fanout.attach(server);
     const every = Math.max(1000, (this.config.PRESENCE_TTL_S * 1000) / 3);
     this.lapseTimer = setInterval(() => this.checkLapsedHeartbeats(), every);
@@ -99,7 +112,7 @@ export class ChatGateway
       socket.on(event, (...args: unknown[]) => this.dispatch(socket, event, handler, args));
     }
     socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && event in this.handlers) return;
+      if (typeof event === 'string' && Object.hasOwn(this.handlers, event)) return;
       const ack = args[args.length - 1];
       if (typeof ack === 'function')
         ack({
@@ -138,19 +151,29 @@ export class ChatGateway
   ): void {
     const ack =
       typeof args[args.length - 1] === 'function' ? (args.pop() as (r: AckResult) => void) : undefined;
+    if (this.draining) {
+      ack?.({
+        ok: false,
+        error: { code: 'SERVICE_UNAVAILABLE', message: 'Server shutting down; reconnect and retry' },
+      });
+      return;
+    }
     const stop = this.metrics.socketEventDuration.startTimer({ event });
-    handler(socket, args[0]).then(
-      (data) => {
-        stop({ outcome: 'ok' });
-        ack?.({ ok: true, data });
-      },
-      (err: unknown) => {
-        const error = this.toAckError(err, event);
-        stop({ outcome: error.code });
-        this.metrics.errors.inc({ transport: 'socket', code: error.code });
-        ack?.({ ok: false, error });
-      },
-    );
+    this.inFlight++;
+    handler(socket, args[0])
+      .then(
+        (data) => {
+          stop({ outcome: 'ok' });
+          ack?.({ ok: true, data });
+        },
+        (err: unknown) => {
+          const error = this.toAckError(err, event);
+          stop({ outcome: error.code });
+          this.metrics.errors.inc({ transport: 'socket', code: error.code });
+          ack?.({ ok: false, error });
+        },
+      )
+      .finally(() => this.inFlight--);
   }
 
   /**
@@ -207,6 +230,22 @@ export class ChatGateway
       { err: err instanceof Error ? err.message : String(err), what },
       'realtime side effect failed',
     );
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM): refuse new client events, let those in flight finish (their acks
+   * go out), then tell every local connection why and close it, so that clients reconnect to
+   * another instance and recover with `after=`.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + SHUTDOWN_DRAIN_MS;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const server = this.server;
+    if (!server) return;
+    server.local.emit('session:end', { reason: 'server_shutdown' });
+    await new Promise((r) => setTimeout(r, 50));
+    server.local.disconnectSockets(true);
   }
 
   onApplicationShutdown(): void {

@@ -9,8 +9,11 @@ import { redisScript } from './redis-script';
 export abstract class ExpiringSet {
   /** Adds or refreshes `member` until now + ttl; returns the live size before. */
   abstract add(key: string, member: string, ttlMs: number): Promise<number>;
-  /** Removes `member`; returns the live size after. */
-  abstract remove(key: string, member: string): Promise<number>;
+  /**
+   * Removes `member` (and drops expired members); returns how many members this took out and the
+   * live size after. `removed` is 0 when the member had already been purged as expired.
+   */
+  abstract remove(key: string, member: string): Promise<{ removed: number; size: number }>;
   /** Drops expired members; returns how many were dropped and the live size after. */
   abstract purge(key: string): Promise<{ removed: number; size: number }>;
   /** Live sizes of several sets. */
@@ -25,9 +28,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return before`;
 
 const REMOVE = `
-redis.call('ZREM', KEYS[1], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return redis.call('ZCARD', KEYS[1])`;
+local removed = redis.call('ZREM', KEYS[1], ARGV[2])
+removed = removed + redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return { removed, redis.call('ZCARD', KEYS[1]) }`;
 
 const PURGE = `
 local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -54,8 +57,12 @@ export class RedisExpiringSet extends ExpiringSet {
     return Number(await this.addScript(this.prefix + key, now, now + ttlMs, member, ttlMs * 2));
   }
 
-  async remove(key: string, member: string): Promise<number> {
-    return Number(await this.removeScript(this.prefix + key, this.now(), member));
+  async remove(key: string, member: string): Promise<{ removed: number; size: number }> {
+    const [removed, size] = (await this.removeScript(this.prefix + key, this.now(), member)) as [
+      number,
+      number,
+    ];
+    return { removed, size };
   }
 
   async purge(key: string): Promise<{ removed: number; size: number }> {
@@ -103,9 +110,10 @@ export class MemoryExpiringSet extends ExpiringSet {
     return before;
   }
 
-  async remove(key: string, member: string): Promise<number> {
-    this.sets.get(key)?.delete(member);
-    return this.live(key).set.size;
+  async remove(key: string, member: string): Promise<{ removed: number; size: number }> {
+    const had = this.sets.get(key)?.delete(member) ? 1 : 0;
+    const { set, removed } = this.live(key);
+    return { removed: had + removed, size: set.size };
   }
 
   async purge(key: string): Promise<{ removed: number; size: number }> {

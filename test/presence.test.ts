@@ -1,0 +1,185 @@
+// Presence (CONTRACT §4) on one instance with PRESENCE_TTL_S=2: online/offline to contacts only,
+// several connections per user, and the heartbeat rule (a connection that stays open but stops
+// heartbeating goes offline; its next heartbeat brings it back).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { Socket } from 'socket.io-client';
+import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Device {
+  userId: string;
+  socket: Socket;
+  presence: { userId: string; status: string; lastSeenAt: string }[];
+  stopBeating(): void;
+}
+
+describe('presence (one instance, PRESENCE_TTL_S=2)', () => {
+  let world: Awaited<ReturnType<typeof testWorld>>;
+  let app: TestApp;
+  let devices: Device[] = [];
+
+  before(async () => {
+    world = await testWorld();
+    app = await world.start({ PRESENCE_TTL_S: '2' });
+  });
+  after(() => world.close());
+  afterEach(() => {
+    for (const d of devices) {
+      d.stopBeating();
+      d.socket.close();
+    }
+    devices = [];
+  });
+
+  const users = (...names: string[]) => {
+    const tag = randomBytes(3).toString('hex');
+    return names.map((n) => `${n}.${tag}`);
+  };
+
+  /** A device; with `beat`, it heartbeats well within the TTL, as clients must. */
+  async function device(userId: string, beat = true): Promise<Device> {
+    const socket = await connectSocket(app.url, await token(userId));
+    const d: Device = { userId, socket, presence: [], stopBeating: () => undefined };
+    socket.on('presence', (p) => d.presence.push(p));
+    if (beat) {
+      const timer = setInterval(() => socket.emit('presence:heartbeat', {}), 300);
+      d.stopBeating = () => clearInterval(timer);
+    }
+    devices.push(d);
+    return d;
+  }
+  async function direct(a: string, b: string): Promise<string> {
+    const res = await http(app.url, 'POST', '/conversations', {
+      token: await token(a),
+      body: { type: 'direct', participantIds: [b] },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.id;
+  }
+  const statuses = (d: Device, userId: string) =>
+    d.presence.filter((p) => p.userId === userId).map((p) => p.status);
+  async function waitStatus(d: Device, userId: string, status: string, nth = 1, timeoutMs = 10_000) {
+    await until(
+      () => statuses(d, userId).filter((s) => s === status).length >= nth,
+      `${d.userId} to see ${userId} ${status} (#${nth})`,
+      timeoutMs,
+    );
+    return d.presence.filter((p) => p.userId === userId && p.status === status)[nth - 1]!;
+  }
+  /** The number of connections the instance holds, from /metrics: to know a disconnect has been handled. */
+  async function connections(): Promise<number> {
+    const res = await fetch(`${app.url}/metrics`);
+    const text = await res.text();
+    const line = text.split('\n').find((l) => /^\w*socket\w*connections\w*(\{[^}]*\})? /.test(l));
+    assert.ok(line, 'a socket connections gauge in /metrics');
+    return Number(line.split(' ').pop());
+  }
+
+  it('a contact gets online when the user connects and offline only when the last connection closes', async () => {
+    const [alice, bob] = users('alice', 'bob');
+    await direct(alice!, bob!);
+    const b1 = await device(bob!);
+    const before = Date.now();
+    const a1 = await device(alice!);
+    const online = await waitStatus(b1, alice!, 'online');
+    assert.deepEqual(Object.keys(online).sort(), ['lastSeenAt', 'status', 'userId']);
+    assert.match(online.lastSeenAt, ISO);
+    assert.equal(new Date(online.lastSeenAt).toISOString(), online.lastSeenAt);
+    assert.ok(Date.parse(online.lastSeenAt) >= before - 1000, online.lastSeenAt);
+
+    const a2 = await device(alice!);
+    const count = await connections();
+    a1.stopBeating();
+    a1.socket.close();
+    // Once the server has handled the close (and its presence work has had time to run), bob must
+    // still see alice online: she has another connection.
+    for (let n = await connections(); n >= count; n = await connections()) await sleep(20);
+    await sleep(500);
+    assert.deepEqual(statuses(b1, alice!), ['online'], 'closing one of two connections is not going offline');
+
+    a2.stopBeating();
+    a2.socket.close();
+    const offline = await waitStatus(b1, alice!, 'offline');
+    assert.match(offline.lastSeenAt, ISO);
+    assert.ok(Date.parse(offline.lastSeenAt) >= Date.parse(online.lastSeenAt));
+    assert.deepEqual(statuses(b1, alice!), ['online', 'offline']);
+  });
+
+  it('a user who shares no conversation gets nothing', async () => {
+    const [alice, bob, carol, dave] = users('alice', 'bob', 'carol', 'dave');
+    await direct(alice!, bob!);
+    await direct(carol!, dave!);
+    const [b1, c1] = await Promise.all([device(bob!), device(carol!)]);
+    const a1 = await device(alice!);
+    await waitStatus(b1, alice!, 'online');
+    a1.stopBeating();
+    a1.socket.close();
+    await waitStatus(b1, alice!, 'offline');
+    // Barrier: carol's own contact comes and goes; alice's events, had they been sent, came first.
+    const d1 = await device(dave!);
+    await waitStatus(c1, dave!, 'online');
+    assert.deepEqual(
+      c1.presence.map((p) => p.userId),
+      [dave],
+      'carol saw only her own contact',
+    );
+    d1.stopBeating();
+  });
+
+  it('a connection that stays open but stops heartbeating goes offline, a later heartbeat brings it back; one that heartbeats stays online', async () => {
+    const [alice, bob, carol] = users('alice', 'bob', 'carol');
+    await direct(alice!, bob!);
+    await direct(carol!, bob!);
+    const b1 = await device(bob!);
+    // carol connects first and heartbeats (without a payload, which is allowed); alice never heartbeats.
+    const c1 = await device(carol!, false);
+    const timer = setInterval(() => c1.socket.emit('presence:heartbeat'), 300);
+    try {
+      await waitStatus(b1, carol!, 'online');
+      const a1 = await device(alice!, false);
+      await waitStatus(b1, alice!, 'online');
+      // TTL 2 s, lapse check every max(1 s, TTL/3): offline well within 15 s.
+      await waitStatus(b1, alice!, 'offline', 1, 15_000);
+      assert.equal(a1.socket.connected, true, 'the connection itself stays open');
+      const beat = await emitAck(a1.socket, 'presence:heartbeat', {});
+      assert.deepEqual(beat, { ok: true, data: {} });
+      const back = await waitStatus(b1, alice!, 'online', 2);
+      assert.match(back.lastSeenAt, ISO);
+      assert.deepEqual(statuses(b1, alice!), ['online', 'offline', 'online']);
+      // carol, connected longer than alice, would have lapsed first had her heartbeats not counted.
+      assert.deepEqual(statuses(b1, carol!), ['online'], 'heartbeats keep carol online');
+      for (const junk of [{ x: 1 }, 'beat', 42, [1], null]) {
+        const ack = await emitAck(c1.socket, 'presence:heartbeat', junk);
+        assert.equal(ack.ok, false, JSON.stringify(junk));
+        assert.equal(ack.error.code, 'VALIDATION_FAILED', JSON.stringify(junk));
+      }
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('a lapsed connection that then closes does not announce offline a second time', async () => {
+    const [alice, bob] = users('alice', 'bob');
+    await direct(alice!, bob!);
+    const b1 = await device(bob!);
+    const a1 = await device(alice!, false);
+    await waitStatus(b1, alice!, 'offline', 1, 15_000);
+    a1.socket.close();
+    // Barrier: alice comes back on another connection; a second offline would have come first.
+    await device(alice!);
+    await waitStatus(b1, alice!, 'online', 2);
+    assert.deepEqual(statuses(b1, alice!), ['online', 'offline', 'online']);
+  });
+});

@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Logger } from '@nestjs/common';
+import Redis from 'ioredis';
+import { RedisDeadlines } from '../src/state/deadlines';
+import { RedisExpiringSet } from '../src/state/expiring-set';
+import { RedisOrderedChannel } from '../src/state/ordered-channel';
+import { RedisSlidingWindow } from '../src/state/sliding-window';
+import { TEST_REDIS_URL } from './support/app';
+
+/** The same behaviours as src/state/state.spec.ts, against the Redis implementations (what several instances share). */
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('Redis-backed state', () => {
+  const prefix = `tstate${randomBytes(4).toString('hex')}:`;
+  const connections: Redis[] = [];
+  let redis: Redis;
+  const connect = () => {
+    const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
+    connections.push(conn);
+    return conn;
+  };
+
+  before(() => {
+    Logger.overrideLogger(false); // the channel warns when it skips a gap: expected here
+    redis = connect();
+  });
+
+  after(async () => {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    if (keys.length) await redis.del(...keys);
+    await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+  });
+
+  describe('RedisOrderedChannel', () => {
+    /** Two channel objects on separate connections stand for two instances sharing Redis. */
+    async function twoInstances(gapMs: number) {
+      const a = new RedisOrderedChannel(connect(), connect(), prefix, gapMs);
+      const b = new RedisOrderedChannel(connect(), connect(), prefix, gapMs);
+      const seenA: string[] = [];
+      const seenB: string[] = [];
+      await a.subscribe((p) => seenA.push(p));
+      await b.subscribe((p) => seenB.push(p));
+      return { a, b, seenA, seenB };
+    }
+    const only = (seen: string[], stream: string) =>
+      seen.filter((p) => p.startsWith(`${stream}:`)).map((p) => Number(p.split(':')[1]));
+
+    it('delivers out-of-order publishes from two instances in seq order to every subscriber', async () => {
+      const { a, b, seenA, seenB } = await twoInstances(10_000);
+      const s = `s${randomBytes(3).toString('hex')}`;
+      await a.publish(s, 1, `${s}:1`);
+      await b.publish(s, 4, `${s}:4`);
+      await a.publish(s, 3, `${s}:3`);
+      // A barrier on another stream: once it has arrived, anything published before it has too.
+      await b.publish(`${s}x`, 1, `${s}x:1`);
+      await waitFor(() => only(seenA, `${s}x`).length === 1 && only(seenB, `${s}x`).length === 1, 'barrier');
+      assert.deepEqual(only(seenA, s), [1], 'nothing after the gap goes out before it is filled');
+      await b.publish(s, 2, `${s}:2`);
+      await a.publish(s, 5, `${s}:5`);
+      await waitFor(() => only(seenA, s).length === 5 && only(seenB, s).length === 5, 'all five');
+      assert.deepEqual(only(seenA, s), [1, 2, 3, 4, 5]);
+      assert.deepEqual(only(seenB, s), [1, 2, 3, 4, 5]);
+    });
+
+    it('orders each stream on its own', async () => {
+      const { a, b, seenA } = await twoInstances(10_000);
+      const s1 = `p${randomBytes(3).toString('hex')}`;
+      const s2 = `q${randomBytes(3).toString('hex')}`;
+      await a.publish(s1, 1, `${s1}:1`);
+      await a.publish(s1, 3, `${s1}:3`);
+      await b.publish(s2, 1, `${s2}:1`);
+      await b.publish(s2, 2, `${s2}:2`);
+      await waitFor(() => only(seenA, s2).length === 2, 'the other stream');
+      assert.deepEqual(only(seenA, s1), [1]);
+      await b.publish(s1, 2, `${s1}:2`);
+      await waitFor(() => only(seenA, s1).length === 3, 'the filled stream');
+      assert.deepEqual(only(seenA, s1), [1, 2, 3]);
+    });
+
+    it('skips a gap that is not filled within gapMs, then carries on', async () => {
+      const { a, b, seenA, seenB } = await twoInstances(100);
+      const s = `g${randomBytes(3).toString('hex')}`;
+      await a.publish(s, 1, `${s}:1`);
+      await b.publish(s, 4, `${s}:4`);
+      await a.publish(s, 3, `${s}:3`);
+      await waitFor(
+        () => only(seenA, s).length === 3 && only(seenB, s).length === 3,
+        'the gap to be skipped',
+      );
+      assert.deepEqual(only(seenA, s), [1, 3, 4]);
+      assert.deepEqual(only(seenB, s), [1, 3, 4]);
+      // The missing one turns up late: it goes out at once; the stream carries on after 4.
+      await b.publish(s, 2, `${s}:2`);
+      await a.publish(s, 5, `${s}:5`);
+      await waitFor(() => only(seenA, s).length === 5 && only(seenB, s).length === 5, 'the late ones');
+      assert.deepEqual(only(seenA, s), [1, 3, 4, 2, 5]);
+      assert.deepEqual(only(seenB, s), [1, 3, 4, 2, 5]);
+    });
+
+    it('does not deliver anything twice when the gap is filled before the skip timer fires', async () => {
+      const { a, b, seenA } = await twoInstances(50);
+      const s = `f${randomBytes(3).toString('hex')}`;
+      await a.publish(s, 1, `${s}:1`);
+      await a.publish(s, 3, `${s}:3`);
+      await b.publish(s, 2, `${s}:2`);
+      await waitFor(() => only(seenA, s).length === 3, 'the filled gap');
+      await sleep(200); // the skip timer has fired by now
+      await b.publish(s, 4, `${s}:4`);
+      await waitFor(() => only(seenA, s).length >= 4, 'the next one');
+      assert.deepEqual(only(seenA, s), [1, 2, 3, 4]);
+    });
+  });
+
+  describe('RedisSlidingWindow', () => {
+    it('allows `limit` hits per window across instances and refuses the next with a retry time', async () => {
+      const a = new RedisSlidingWindow(redis, prefix + 'rl:');
+      const b = new RedisSlidingWindow(connect(), prefix + 'rl:');
+      const key = `u${randomBytes(3).toString('hex')}`;
+      const verdicts = await Promise.all([
+        a.hit(key, 3, 60_000),
+        b.hit(key, 3, 60_000),
+        a.hit(key, 3, 60_000),
+        b.hit(key, 3, 60_000),
+      ]);
+      assert.equal(verdicts.filter((v) => v.allowed).length, 3);
+      const refused = verdicts.find((v) => !v.allowed)!;
+      assert.ok(refused.retryAfterMs > 0 && refused.retryAfterMs <= 60_000, String(refused.retryAfterMs));
+      assert.equal((await a.hit(`${key}-other`, 3, 60_000)).allowed, true, 'one window per key');
+    });
+
+    it('slides: a slot frees when the oldest hit leaves, while the later ones still count', async () => {
+      const w = new RedisSlidingWindow(redis, prefix + 'rl:');
+      const key = `s${randomBytes(3).toString('hex')}`;
+      const windowMs = 3000;
+      assert.equal((await w.hit(key, 3, windowMs)).allowed, true);
+      await sleep(1500);
+      assert.equal((await w.hit(key, 3, windowMs)).allowed, true);
+      assert.equal((await w.hit(key, 3, windowMs)).allowed, true);
+      const refused = await w.hit(key, 3, windowMs);
+      assert.equal(refused.allowed, false);
+      // The first hit leaves after retryAfterMs; the two later ones stay about 1.5 s longer.
+      await sleep(refused.retryAfterMs + 50);
+      assert.equal((await w.hit(key, 3, windowMs)).allowed, true, 'the oldest hit has left the window');
+      assert.equal((await w.hit(key, 3, windowMs)).allowed, false, 'a fixed window would have reset here');
+    });
+
+    it('does not count refused hits', async () => {
+      const w = new RedisSlidingWindow(redis, prefix + 'rl:');
+      const key = `r${randomBytes(3).toString('hex')}`;
+      assert.equal((await w.hit(key, 1, 1000)).allowed, true);
+      for (let i = 0; i < 20; i++) await w.hit(key, 1, 1000);
+      assert.equal(await redis.zcard(prefix + 'rl:' + key), 1, 'only the allowed hit is logged');
+    });
+  });
+
+  describe('RedisExpiringSet', () => {
+    /** The set takes its clock from the caller: the test moves it by hand (TTLs of minutes keep Redis's own key expiry out of the way). */
+    function withClock() {
+      const start = Date.now();
+      let now = start;
+      const set = new RedisExpiringSet(redis, prefix + 'set:', () => now);
+      return { set, at: (t: number) => (now = start + t) };
+    }
+    const MIN = 60_000;
+
+    it('add returns the live size before; remove what it took out and the live size after', async () => {
+      const { set: s } = withClock();
+      const k = `k${randomBytes(3).toString('hex')}`;
+      assert.equal(await s.add(k, 'a', MIN), 0);
+      assert.equal(await s.add(k, 'b', MIN), 1);
+      assert.equal(await s.add(k, 'a', MIN), 2, 'refreshing a member does not add it twice');
+      assert.deepEqual(await s.sizes([k, `${k}-other`]), [2, 0]);
+      assert.deepEqual(await s.remove(k, 'a'), { removed: 1, size: 1 });
+      assert.deepEqual(await s.remove(k, 'a'), { removed: 0, size: 1 });
+      assert.deepEqual(await s.remove(k, 'b'), { removed: 1, size: 0 });
+      assert.deepEqual(await s.remove(`${k}-never`, 'x'), { removed: 0, size: 0 });
+    });
+
+    it('members expire one by one; a refresh keeps a member alive', async () => {
+      const { set: s, at } = withClock();
+      const k = `k${randomBytes(3).toString('hex')}`;
+      await s.add(k, 'a', MIN);
+      await s.add(k, 'b', MIN);
+      at(0.8 * MIN);
+      await s.add(k, 'a', MIN);
+      at(MIN - 1);
+      assert.deepEqual(await s.sizes([k]), [2]);
+      at(MIN);
+      assert.deepEqual(await s.sizes([k]), [1]);
+      at(1.8 * MIN - 1);
+      assert.deepEqual(await s.sizes([k]), [1]);
+      at(1.8 * MIN);
+      assert.deepEqual(await s.sizes([k]), [0]);
+    });
+
+    it('purge reports how many expired members it dropped, once', async () => {
+      const { set: s, at } = withClock();
+      const k = `k${randomBytes(3).toString('hex')}`;
+      await s.add(k, 'a', MIN);
+      await s.add(k, 'b', MIN);
+      await s.add(k, 'c', 5 * MIN);
+      assert.deepEqual(await s.purge(k), { removed: 0, size: 3 });
+      at(2 * MIN);
+      assert.deepEqual(await s.purge(k), { removed: 2, size: 1 });
+      assert.deepEqual(await s.purge(k), { removed: 0, size: 1 });
+      at(6 * MIN);
+      assert.deepEqual(await s.purge(k), { removed: 1, size: 0 });
+    });
+
+    it('does not count expired members: an add after they lapsed sees an empty set', async () => {
+      const { set: s, at } = withClock();
+      const k = `k${randomBytes(3).toString('hex')}`;
+      await s.add(k, 'a', MIN);
+      at(1.5 * MIN);
+      assert.equal(await s.add(k, 'c', MIN), 0);
+      at(3 * MIN);
+      assert.deepEqual(await s.remove(k, 'zzz'), { removed: 1, size: 0 }, 'c lapsed and was dropped');
+    });
+
+    it('removing a member that was already purged as expired takes nothing out', async () => {
+      const { set: s, at } = withClock();
+      const k = `k${randomBytes(3).toString('hex')}`;
+      await s.add(k, 'a', MIN);
+      at(MIN);
+      assert.deepEqual(await s.purge(k), { removed: 1, size: 0 });
+      assert.deepEqual(await s.remove(k, 'a'), { removed: 0, size: 0 });
+      await s.add(k, 'b', MIN);
+      at(2.5 * MIN);
+      assert.deepEqual(await s.remove(k, 'b'), { removed: 1, size: 0 });
+    });
+  });
+
+  describe('RedisDeadlines', () => {
+    it('set reports whether the flag is new, get reads the latest deadline', async () => {
+      const d = new RedisDeadlines(redis, prefix + 'dl:');
+      const k = `t${randomBytes(3).toString('hex')}`;
+      const t = Date.now() + 10_000;
+      assert.equal(await d.get(k), undefined);
+      assert.equal(await d.set(k, t), true);
+      assert.equal(await d.get(k), t);
+      assert.equal(await d.set(k, t + 1000), false);
+      assert.equal(await d.get(k), t + 1000);
+    });
+
+    it('clearIfDue clears only once the deadline has passed, and for exactly one of several instances', async () => {
+      const a = new RedisDeadlines(redis, prefix + 'dl:');
+      const b = new RedisDeadlines(connect(), prefix + 'dl:');
+      const k = `t${randomBytes(3).toString('hex')}`;
+      const t = Date.now() + 10_000;
+      await a.set(k, t);
+      assert.equal(await b.clearIfDue(k, t - 1), false);
+      assert.equal(await a.get(k), t);
+      const results = await Promise.all([
+        a.clearIfDue(k, t),
+        b.clearIfDue(k, t),
+        a.clearIfDue(k, t + 5),
+        b.clearIfDue(k, t + 9),
+      ]);
+      assert.equal(results.filter(Boolean).length, 1, JSON.stringify(results));
+      assert.equal(await b.get(k), undefined);
+    });
+
+    it('a renewal on another instance moves the deadline', async () => {
+      const a = new RedisDeadlines(redis, prefix + 'dl:');
+      const b = new RedisDeadlines(connect(), prefix + 'dl:');
+      const k = `t${randomBytes(3).toString('hex')}`;
+      const t = Date.now() + 10_000;
+      assert.equal(await a.set(k, t), true);
+      assert.equal(await b.set(k, t + 2000), false);
+      assert.equal(await a.clearIfDue(k, t + 1000), false);
+      assert.equal(await a.clearIfDue(k, t + 2000), true);
+    });
+
+    it('clear reports whether the flag was set', async () => {
+      const d = new RedisDeadlines(redis, prefix + 'dl:');
+      const k = `t${randomBytes(3).toString('hex')}`;
+      assert.equal(await d.clear(k), false);
+      await d.set(k, Date.now() + 10_000);
+      assert.equal(await d.clear(k), true);
+      assert.equal(await d.clear(k), false);
+      assert.equal(await d.set(k, Date.now() + 10_000), true);
+    });
+  });
+});
