@@ -53,12 +53,17 @@ function at(day: DateTime, hhmm: string): DateTime {
   });
 }
 
-/** The opening ranges of the local day containing `local`, as instants. */
+/**
+ * The opening ranges of the local day containing `local`, as instants. Times are placed from the start
+ * of that day, whatever instant of it asks: a time repeated by a DST change is then always its first
+ * occurrence (placed from `local` itself, it depended on which side of the change `local` was).
+ */
 function rangesOn(hours: OpeningRange[], local: DateTime): { open: DateTime; close: DateTime }[] {
-  const day = DAYS[local.weekday - 1];
+  const start = local.startOf('day');
+  const day = DAYS[start.weekday - 1];
   return hours
     .filter((r) => r.day === day)
-    .map((r) => ({ open: at(local, r.open), close: at(local, r.close) }))
+    .map((r) => ({ open: at(start, r.open), close: at(start, r.close) }))
     .sort((a, b) => a.open.toMillis() - b.open.toMillis());
 }
 
@@ -77,9 +82,12 @@ export function nextOpening(hours: OpeningRange[], timeZone: string, now: Date):
   if (!hours.length) return null;
   const start = DateTime.fromJSDate(now, { zone: timeZone });
   const t = start.toMillis();
-  for (let d = 0; d <= 7; d++) {
+  // A week and a day reach every weekday's next range; a second week, one a DST change skipped.
+  for (let d = 0; d <= 14; d++) {
     const day = start.startOf('day').plus({ days: d });
-    for (const r of rangesOn(hours, day)) if (r.open.toMillis() > t) return r.open.toJSDate();
+    // A range inside the hour a DST change skips is empty (or inverted) that day: it does not open.
+    for (const r of rangesOn(hours, day))
+      if (r.open.toMillis() > t && r.close.toMillis() > r.open.toMillis()) return r.open.toJSDate();
   }
   return null;
 }

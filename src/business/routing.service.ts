@@ -87,8 +87,11 @@ export class RoutingService implements OnApplicationBootstrap {
     return { conversationId: id, created };
   }
 
-  /** Routes one conversation: closed → says when it opens; open → queue, then drain the queue. */
-  async route(conversationId: string): Promise<void> {
+  /**
+   * Routes one conversation: closed → says when it opens; open → queue, then drain the queue.
+   * `now` decides open or closed (the sweep passes the time it runs at).
+   */
+  async route(conversationId: string, now: Date = this.clock.now()): Promise<void> {
     const row = await this.business.findConversation(conversationId);
     if (!row) return;
     const ctx = await this.context(row.business_id);
@@ -97,7 +100,6 @@ export class RoutingService implements OnApplicationBootstrap {
       const c = await this.business.lockConversation(tx, conversationId);
       // A new conversation is 'queued' with no queued_at yet: it has never been routed.
       if (!c || c.business_status === 'assigned' || (c.business_status === 'queued' && c.queued_at)) return;
-      const now = this.clock.now();
       if (!isOpen(ctx.business.hours, ctx.business.time_zone, now)) {
         if (c.business_status === 'closed') return;
         const opensAt = nextOpening(ctx.business.hours, ctx.business.time_zone, now);
@@ -294,7 +296,7 @@ export class RoutingService implements OnApplicationBootstrap {
 
   /** The periodic work: opening time for closed conversations, and agents offline past the grace period. */
   async sweep(now: Date = this.clock.now()): Promise<void> {
-    for (const due of await this.business.dueToOpen(now)) await this.route(due.id);
+    for (const due of await this.business.dueToOpen(now)) await this.route(due.id, now);
     const graceStart = new Date(now.getTime() - this.config.AGENT_GRACE_S * 1000);
     for (const lapsed of await this.business.lapsedAgents(graceStart)) {
       const stillOffline = !(await this.presence.isOnline([lapsed.user_id])).get(lapsed.user_id);
