@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# Production image of the chat service (CONTRACT §8: `node dist/main.js`).
+#   docker build -t chat-service .
+# Stages: deps (all dependencies) -> build (tsc to dist/) -> runtime (production dependencies + dist/).
+# Install scripts are not run (--ignore-scripts): the only packages that have them are the embedded
+# PostgreSQL binaries (development only: production requires DATABASE_URL), @swc/core (development
+# start only) and @scarf/scarf (usage analytics, refused in package.json's allowScripts).
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
+FROM deps AS build
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    PORT=3000 \
+    HOST=0.0.0.0 \
+    NPM_CONFIG_UPDATE_NOTIFIER=false
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# The files stay owned by root (read-only to the process); the process runs as the image's `node` user (uid 1000).
+USER node
+EXPOSE 3000
+# Liveness only (the orchestrator checks readiness itself); the slim image has no curl, so Node's fetch.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# node itself is PID 1: it handles SIGTERM (Nest shutdown hooks close HTTP, sockets, pools) and exits.
+CMD ["node", "dist/main.js"]
