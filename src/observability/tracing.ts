@@ -1,0 +1,202 @@
+/**
+ * OpenTelemetry tracing (issue #12), configured only by the standard `OTEL_*` variables.
+ *
+ * `main.ts` calls `startTracing()` before anything it instruments (Nest, Express, pg, ioredis) is
+ * loaded. Tracing is on when an exporter is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+ * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_TRACES_EXPORTER=console|zipkin`) and
+ * `OTEL_SDK_DISABLED` is not `true`. Otherwise nothing of the SDK is even loaded: no span is made,
+ * nothing is exported, the cost is one `if`.
+ *
+ * Tests pass their own `spanProcessors` (an in-memory exporter) instead of the environment's
+ * exporters; they must call `startTracing` before they import the app.
+ *
+ * What is traced (only what the maintained instrumentation packages see, plus the socket events,
+ * see otel-socket.ts):
+ * - HTTP in (server span per request; `traceparent` honoured; every answer carries a
+ *   `traceresponse` header) and out (node:http and `fetch`, which sends `traceparent`);
+ * - the Nest handler (`Controller.method` and the method's own span); the server span is named
+ *   after the route;
+ * - PostgreSQL: one span per query with the parameterised statement (`$1`, never the values);
+ * - Redis: one span per command with the command name only (never keys' values or script args,
+ *   which carry message payloads).
+ * Metrics and logs are not exported through OpenTelemetry (Prometheus /metrics and the JSON logs
+ * stay as they are); log lines carry `traceId`/`spanId` (see logger.ts).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Span } from '@opentelemetry/api';
+import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+
+type Instrumentation = NodeSDKConfiguration['instrumentations'][number];
+
+export interface TracingOptions {
+  /** Span processors to use instead of those the `OTEL_*` variables describe (tests). */
+  spanProcessors?: SpanProcessor[];
+}
+
+export interface Tracing {
+  readonly enabled: boolean;
+  /** Exports what is buffered. */
+  forceFlush(): Promise<void>;
+  /** Exports what is buffered and stops. */
+  shutdown(): Promise<void>;
+}
+
+/** The response header that tells a client its trace: W3C Trace Context Level 2 `traceresponse`. */
+export const TRACE_RESPONSE_HEADER = 'traceresponse';
+
+/** Requests that make no span (probes and scrapes, Socket.IO's transport requests). */
+const UNTRACED_PATHS = /^\/(?:metrics|health\/live|health\/ready|socket\.io\/)(?:[/?]|$)/;
+
+const DISABLED: Tracing = {
+  enabled: false,
+  forceFlush: () => Promise.resolve(),
+  shutdown: () => Promise.resolve(),
+};
+
+let current: Tracing | undefined;
+
+const isTrue = (v: string | undefined) => v?.trim().toLowerCase() === 'true';
+const list = (v: string | undefined) =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+
+/** Whether the environment configures an exporter for traces (and does not disable the SDK). */
+export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (isTrue(env.OTEL_SDK_DISABLED)) return false;
+  const exporters = list(env.OTEL_TRACES_EXPORTER);
+  if (exporters[0] === 'none') return false;
+  if (exporters.some((e) => e === 'console' || e === 'zipkin')) return true;
+  return Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
+}
+
+/** True once `startTracing` has installed the SDK in this process. */
+export function tracingEnabled(): boolean {
+  return current?.enabled ?? false;
+}
+
+/**
+ * Installs the OpenTelemetry SDK and the instrumentations, if the environment asks for traces (or
+ * `options.spanProcessors` are given). Idempotent: a second call returns the first call's handle.
+ */
+export function startTracing(options: TracingOptions = {}): Tracing {
+  if (current) return current;
+  if (isTrue(process.env.OTEL_SDK_DISABLED) || (!options.spanProcessors && !tracingConfigured())) {
+    current = DISABLED;
+    return current;
+  }
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when tracing is on */
+  const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const nest = createNestInstrumentation();
+  const hasServiceName =
+    Boolean(process.env.OTEL_SERVICE_NAME?.trim()) ||
+    /(?:^|,)\s*service\.name\s*=/.test(process.env.OTEL_RESOURCE_ATTRIBUTES ?? '');
+  const sdk = new NodeSDK({
+    serviceName: hasServiceName ? undefined : 'chat-service',
+    // undefined: the exporters the OTEL_* variables describe, each behind a batch processor.
+    spanProcessors: options.spanProcessors,
+    // Traces only: metrics stay on /metrics (Prometheus), logs on stdout.
+    metricReaders: [],
+    logRecordProcessors: [],
+    instrumentations: [...createInstrumentations(), nest.instrumentation],
+  });
+  sdk.start();
+  nest.patchLoaded();
+  current = {
+    enabled: true,
+    forceFlush: async () => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { trace } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+      const provider = trace.getTracerProvider() as { forceFlush?: () => Promise<void> };
+      // The global provider is a proxy; its delegate is the SDK's provider.
+      const delegate = (provider as { getDelegate?: () => { forceFlush?: () => Promise<void> } }).getDelegate?.();
+      await (delegate?.forceFlush ?? provider.forceFlush)?.call(delegate ?? provider);
+    },
+    shutdown: () => sdk.shutdown(),
+  };
+  return current;
+}
+
+/** The maintained instrumentations for what the service uses, set up so no span carries message text. */
+function createInstrumentations(): Instrumentation[] {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { HttpInstrumentation } =
+    require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { UndiciInstrumentation } =
+    require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+  const { PgInstrumentation } =
+    require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+  const { IORedisInstrumentation } =
+    require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return [
+    new HttpInstrumentation({
+      ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? ''),
+      // Outgoing node:http calls only inside a traced operation (not the test clients, not probes).
+      requireParentforOutgoingSpans: true,
+      // Called with the ServerResponse as soon as the server span starts: the header goes out with
+      // every answer, errors and the body parser's included.
+      responseHook: (span, response) => {
+        if (isServerResponse(response) && !response.headersSent)
+          response.setHeader(TRACE_RESPONSE_HEADER, traceResponse(span));
+      },
+      // At the end of the request: name the server span after the route Express matched
+      // (`POST /conversations/:id/messages`), as the Express instrumentation would (it cannot hook
+      // Express here: Nest 12 imports it from an ES module).
+      applyCustomAttributesOnSpan: (span, request, response) => {
+        if (!isServerResponse(response)) return;
+        const { method, route } = request as IncomingMessage & { route?: { path?: unknown } };
+        if (typeof route?.path !== 'string' || !method) return;
+        span.setAttribute('http.route', route.path);
+        span.updateName(`${method} ${route.path}`);
+      },
+    }),
+    // fetch (the profile service client): a client span, and `traceparent` sent along.
+    new UndiciInstrumentation({ requireParentforSpans: true }),
+    // Parameterised statements only: enhancedDatabaseReporting (the values) stays off.
+    new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
+    // The command name only: arguments carry message payloads (the fan-out script, pub/sub).
+    new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (cmd) => cmd }),
+  ];
+}
+
+function isServerResponse(r: IncomingMessage | ServerResponse): r is ServerResponse {
+  return typeof (r as ServerResponse).setHeader === 'function';
+}
+
+/** `00-<trace-id>-<span-id>-<flags>`: the server span of this request (W3C Trace Context Level 2). */
+export function traceResponse(span: Span): string {
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * The maintained Nest instrumentation. Nest 12 ships as ES modules (loaded through `require(esm)`),
+ * which the CommonJS require hook never sees, and the package's declared range stops below 12; so
+ * its own patch of `RouterExecutionContext.create` is applied here to the module as loaded. The
+ * spans: `<Controller>.<method>` (guards, pipes, interceptors, handler) and `<method>` (the handler).
+ */
+function createNestInstrumentation(): { instrumentation: Instrumentation; patchLoaded(): void } {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { NestInstrumentation } =
+    require('@opentelemetry/instrumentation-nestjs-core') as typeof import('@opentelemetry/instrumentation-nestjs-core');
+  class Nest12Instrumentation extends NestInstrumentation {
+    // No require hook: the module is patched directly (patchLoaded).
+    override init(): ReturnType<InstanceType<typeof NestInstrumentation>['init']> {
+      return [] as unknown as ReturnType<InstanceType<typeof NestInstrumentation>['init']>;
+    }
+  }
+  const instrumentation = new Nest12Instrumentation();
+  return {
+    instrumentation,
+    patchLoaded() {
+      const version = (require('@nestjs/core/package.json') as { version: string }).version;
+      const file = instrumentation.getRouterExecutionContextFileInstrumentation([version]);
+      file.patch(require('@nestjs/core/router/router-execution-context.js'), version);
+    },
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
