@@ -79,10 +79,12 @@ export function isUnavailableError(err: unknown): boolean {
     return true;
   if (
     typeof e.message === 'string' &&
-    /Connection terminated|connection timeout|Client has encountered a connection error|Connection is closed/i.test(
+    /Connection terminated|connection timeout|Client has encountered a connection error|Connection is closed|timeout exceeded when trying to connect|is not currently accepting connections|the database system is (starting up|shutting down|in recovery mode)/i.test(
       e.message,
     )
   )
     return true;
+  // TypeORM releases a transaction's query runner when its connection dies between two statements.
+  if ((err as { name?: unknown }).name === 'QueryRunnerAlreadyReleasedError') return true;
   return e.driverError !== undefined && e.driverError !== err && isUnavailableError(e.driverError);
 }

@@ -21,6 +21,14 @@ export function dataSourceOptions(
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',
     logging: false,
-    extra: { application_name: 'chat-service' },
+    extra: {
+      application_name: 'chat-service',
+      // A connection killed while checked out can emit 'error' after TypeORM has let go of it (its
+      // listener removed): without a listener of its own that error would crash the process. The
+      // pool and the query in flight still see the failure and drop the connection.
+      onConnect: (client: { on(event: 'error', listener: (err: Error) => void): unknown }) => {
+        client.on('error', () => undefined);
+      },
+    },
   };
 }
