@@ -30,7 +30,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.enableCors({
     origin: config.CORS_ORIGINS.length ? config.CORS_ORIGINS : true,
-    exposedHeaders: ['x-request-id', 'Retry-After'],
+    exposedHeaders: ['x-request-id', 'Retry-After', 'traceresponse'],
   });
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
   app.useGlobalFilters(new HttpExceptionFilter(app.get(MetricsService)));

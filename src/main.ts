@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, type AppConfig } from './config/env';
+import { startTracing } from './observability/tracing';
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig;
@@ -9,6 +10,12 @@ async function bootstrap(): Promise<void> {
     if (!(err instanceof ConfigError)) throw err;
     console.error(err.message);
     process.exit(1);
+  }
+  // OpenTelemetry (OTEL_* variables) must hook pg, ioredis and http before the app loads them.
+  try {
+    startTracing();
+  } catch (err) {
+    console.error('tracing is off, it could not start:', err instanceof Error ? err.message : err);
   }
   // The app is loaded only once the configuration is known to be good, so a bad value is reported at once.
   /* eslint-disable @typescript-eslint/no-require-imports */

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Context } from '@opentelemetry/api';
 import { v7 as uuidv7 } from 'uuid';
 import type { AuthUser } from '../auth/token-verifier';
 import { Clock } from '../common/clock';
@@ -9,6 +10,7 @@ import type { AppConfig } from '../config/env';
 import { ConversationRepository } from '../conversations/conversation.repository';
 import type { ConversationType } from '../conversations/conversation.types';
 import { Db } from '../database/db';
+import { activeContext, inContext, linkTo, withSpan } from '../observability/spans';
 import { normalizeText } from './message-text';
 import { MessageRepository } from './message.repository';
 import { SendBatcher } from './send-batcher';
@@ -29,6 +31,8 @@ interface SendJob {
   senderId: string;
   clientMessageId: string;
   text: string;
+  /** The send's trace context (tracing on): its transaction, fallback and announcement run in it. */
+  ctx?: Context;
 }
 
 type SendResult = { message: Message; created: boolean };
@@ -47,7 +51,16 @@ export class MessageService {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.batcher = new SendBatcher((jobs) => this.sendBatch(jobs), {
+    // Tracing: a batch runs in its first send's trace, the other sends are linked to it.
+    const sendBatch = (jobs: SendJob[]) =>
+      inContext(jobs[0]?.ctx, () =>
+        withSpan(
+          'message.send.transaction',
+          { attributes: { 'chat.batch.size': jobs.length }, links: jobs.slice(1).map((j) => linkTo(j.ctx)) },
+          () => this.sendBatch(jobs),
+        ),
+      );
+    this.batcher = new SendBatcher(sendBatch, {
       // Leave part of the pool to reads (history, chat list) while sends saturate.
       maxInFlight: Math.max(1, Math.floor(config.DATABASE_POOL_SIZE / 2)),
       maxBatch: 200,
@@ -78,12 +91,24 @@ export class MessageService {
   ): Promise<{ message: Message; created: boolean }> {
     const text = normalizeText(input.content.text);
     if (!text.ok) throw validationFailed(text.problem, [{ field: 'content.text', problems: [text.problem] }]);
-    return this.batcher.submit({
-      conversationId,
-      senderId: user.id,
-      clientMessageId: input.clientMessageId,
-      text: text.text,
-    });
+    return withSpan(
+      'message.send',
+      { attributes: { 'chat.conversation.id': conversationId } },
+      async (span) => {
+        const result = await this.batcher.submit({
+          conversationId,
+          senderId: user.id,
+          clientMessageId: input.clientMessageId,
+          text: text.text,
+          ctx: activeContext(),
+        });
+        span?.setAttributes({
+          'chat.message.seq': result.message.seq,
+          'chat.message.created': result.created,
+        });
+        return result;
+      },
+    );
   }
 
   /**
@@ -97,7 +122,7 @@ export class MessageService {
   private async sendBatch(jobs: SendJob[]): Promise<(SendResult | Error)[]> {
     let outcome: {
       results: (SendResult | Error)[];
-      created: { message: Message; participantIds: string[]; type: ConversationType }[];
+      created: { message: Message; participantIds: string[]; type: ConversationType; ctx?: Context }[];
     };
     try {
       outcome = await this.db.transaction(async (tx) => {
@@ -141,6 +166,7 @@ export class MessageService {
             message,
             participantIds: participants.get(r.conversationId) ?? [],
             type: seqs.get(r.conversationId)!.type,
+            ctx: r.ctx,
           };
         });
         for (const [i, first] of sameAs) {
@@ -159,16 +185,21 @@ export class MessageService {
       if (!(err instanceof DuplicateSend) && jobs.length === 1) throw err;
       return Promise.all(
         jobs.map((job) =>
-          this.sendOne(job).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
+          inContext(job.ctx, () => this.sendOne(job)).catch((e: unknown) =>
+            e instanceof Error ? e : new Error(String(e)),
+          ),
         ),
       );
     }
+    // Each announcement (the fan-out) in its own send's trace.
     for (const c of outcome.created)
-      this.events.emit('message.sent', {
-        message: c.message,
-        participantIds: c.participantIds,
-        conversationType: c.type,
-      });
+      inContext(c.ctx, () =>
+        this.events.emit('message.sent', {
+          message: c.message,
+          participantIds: c.participantIds,
+          conversationType: c.type,
+        }),
+      );
     return outcome.results;
   }
 

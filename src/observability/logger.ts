@@ -3,6 +3,8 @@ import type { Params } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import type { AppConfig } from '../config/env';
 import { requestIdFor } from '../common/request-id';
+import { logTraceFields } from './spans';
+import { tracingEnabled } from './tracing';
 
 /** Header and field paths that may carry credentials; never written to a log. */
 export const REDACTED_PATHS = [
@@ -17,7 +19,8 @@ export const REDACTED_PATHS = [
 /**
  * pino JSON logs, one object per line. Every line of a request carries its `requestId`
  * (the request-id middleware set `req.id` before the logger runs). Request bodies are never logged,
- * so message text never reaches the logs.
+ * so message text never reaches the logs. With tracing on, every line written inside a traced
+ * operation (a request, a socket event, a send) also carries its `traceId` and `spanId`.
  */
 export function loggerParams(config: AppConfig, stream?: DestinationStream): Params {
   const options = {
@@ -30,6 +33,7 @@ export function loggerParams(config: AppConfig, stream?: DestinationStream): Par
     customLogLevel: (_req: IncomingMessage, res: { statusCode: number }, err?: Error) =>
       err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     autoLogging: { ignore: (req: IncomingMessage) => req.url === '/health/live' || req.url === '/metrics' },
+    ...(tracingEnabled() && { mixin: logTraceFields }),
   } as const;
   return { pinoHttp: stream ? [options, stream] : options, renameContext: 'context' } as Params;
 }

@@ -2,7 +2,8 @@
  * OpenTelemetry tracing (issue #12), configured only by the standard `OTEL_*` variables.
  *
  * `main.ts` calls `startTracing()` before anything it instruments (Nest, Express, pg, ioredis) is
- * loaded. Tracing is on when an exporter is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+ * loaded (it loads the app with `require` after the call, for `npm start` and `node dist/main.js`
+ * alike). Tracing is on when an exporter is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`,
  * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_TRACES_EXPORTER=console|zipkin`) and
  * `OTEL_SDK_DISABLED` is not `true`. Otherwise nothing of the SDK is even loaded: no span is made,
  * nothing is exported, the cost is one `if`.
@@ -10,8 +11,8 @@
  * Tests pass their own `spanProcessors` (an in-memory exporter) instead of the environment's
  * exporters; they must call `startTracing` before they import the app.
  *
- * What is traced (only what the maintained instrumentation packages see, plus the socket events,
- * see otel-socket.ts):
+ * What is traced (what the maintained instrumentation packages see, plus the service's own spans:
+ * socket events in realtime/socket-tracing.ts, the send and the fan-out with spans.ts):
  * - HTTP in (server span per request; `traceparent` honoured; every answer carries a
  *   `traceresponse` header) and out (node:http and `fetch`, which sends `traceparent`);
  * - the Nest handler (`Controller.method` and the method's own span); the server span is named
@@ -77,6 +78,11 @@ export function tracingEnabled(): boolean {
   return current?.enabled ?? false;
 }
 
+/** The handle `startTracing` returned (a disabled one before it ran). */
+export function currentTracing(): Tracing {
+  return current ?? DISABLED;
+}
+
 /**
  * Installs the OpenTelemetry SDK and the instrumentations, if the environment asks for traces (or
  * `options.spanProcessors` are given). Idempotent: a second call returns the first call's handle.
@@ -112,7 +118,9 @@ export function startTracing(options: TracingOptions = {}): Tracing {
       const { trace } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
       const provider = trace.getTracerProvider() as { forceFlush?: () => Promise<void> };
       // The global provider is a proxy; its delegate is the SDK's provider.
-      const delegate = (provider as { getDelegate?: () => { forceFlush?: () => Promise<void> } }).getDelegate?.();
+      const delegate = (
+        provider as { getDelegate?: () => { forceFlush?: () => Promise<void> } }
+      ).getDelegate?.();
       await (delegate?.forceFlush ?? provider.forceFlush)?.call(delegate ?? provider);
     },
     shutdown: () => sdk.shutdown(),

@@ -11,12 +11,14 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { MessageService } from '../messages/message.service';
 import { MetricsService } from '../observability/metrics.service';
+import { inContext } from '../observability/spans';
 import { PresenceService } from '../presence/presence.service';
 import { TypingService } from '../presence/typing.service';
 import { SlidingWindow } from '../state/sliding-window';
 import type { AckError, AckResult, ClientEventName, ClientEvents } from './events';
 import { Fanout, userRoom, type ChatServer } from './fanout.service';
 import { scheduleExpiry, type AuthedSocket } from './socket-auth';
+import { endSocketEventSpan, startSocketEventSpan } from './socket-tracing';
 import { HeartbeatEvent, ReadEvent, SendMessageEvent, TypingEvent, validatePayload } from './socket.dto';
 
 /** How long shutdown waits for client events in flight (sends waiting for the database). */
@@ -160,20 +162,26 @@ export class ChatGateway
     }
     const stop = this.metrics.socketEventDuration.startTimer({ event });
     this.inFlight++;
-    handler(socket, args[0])
-      .then(
-        (data) => {
-          stop({ outcome: 'ok' });
-          ack?.({ ok: true, data });
-        },
-        (err: unknown) => {
-          const error = this.toAckError(err, event);
-          stop({ outcome: error.code });
-          this.metrics.errors.inc({ transport: 'socket', code: error.code });
-          ack?.({ ok: false, error });
-        },
-      )
-      .finally(() => this.inFlight--);
+    // A span per event (when tracing is on); an optional trace carrier may follow the payload.
+    const traced = startSocketEventSpan(socket, event, args[1]);
+    void inContext(traced?.context, () =>
+      handler(socket, args[0])
+        .then(
+          (data) => {
+            stop({ outcome: 'ok' });
+            ack?.({ ok: true, data });
+            endSocketEventSpan(traced?.span, 'ok');
+          },
+          (err: unknown) => {
+            const error = this.toAckError(err, event);
+            stop({ outcome: error.code });
+            this.metrics.errors.inc({ transport: 'socket', code: error.code });
+            ack?.({ ok: false, error });
+            endSocketEventSpan(traced?.span, error.code, error.message);
+          },
+        )
+        .finally(() => this.inFlight--),
+    );
   }
 
   /**

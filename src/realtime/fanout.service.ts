@@ -5,6 +5,14 @@ import { ConversationRepository } from '../conversations/conversation.repository
 import { ConversationService } from '../conversations/conversation.service';
 import type { Message } from '../messages/message.types';
 import { MetricsService } from '../observability/metrics.service';
+import {
+  contextFromCarrier,
+  currentCarrier,
+  SpanKind,
+  startSpan,
+  withSpan,
+  type TraceCarrier,
+} from '../observability/spans';
 import { OrderedChannel } from '../state/ordered-channel';
 import type { ServerEvents } from './events';
 
@@ -59,19 +67,36 @@ export class Fanout implements OnModuleInit {
 
   private publishNew({ message, participantIds }: DomainEventMap['message.sent']): void {
     this.metrics.messagesSent.inc();
-    const payload = JSON.stringify({ rooms: participantIds.map(userRoom), message });
-    this.background('message:new', this.channel.publish(message.conversationId, message.seq, payload));
+    // Part of the send's trace (tracing on): the trace context travels with the payload.
+    const publish = withSpan('message:new publish', { kind: SpanKind.PRODUCER }, async () => {
+      const trace = currentCarrier();
+      const payload = JSON.stringify({
+        rooms: participantIds.map(userRoom),
+        message,
+        ...(trace && { trace }),
+      });
+      await this.channel.publish(message.conversationId, message.seq, payload);
+    });
+    this.background('message:new', publish);
   }
 
   /** Runs on every instance, in seq order per conversation: emits to this instance's sockets only. */
   private deliverNew(payload: string): void {
     const server = this.server;
     if (!server) return;
-    const { rooms, message } = JSON.parse(payload) as { rooms: string[]; message: Message };
+    const { rooms, message, trace } = JSON.parse(payload) as {
+      rooms: string[];
+      message: Message;
+      trace?: TraceCarrier;
+    };
+    const span =
+      trace && startSpan('message:new emit', { kind: SpanKind.CONSUMER, parent: contextFromCarrier(trace) });
     server.local.to(rooms).emit('message:new', message);
     let sockets = 0;
     for (const room of rooms) sockets += server.of('/').adapter.rooms.get(room)?.size ?? 0;
     if (sockets) this.metrics.messagesDelivered.inc(sockets);
+    span?.setAttribute('chat.fanout.sockets', sockets);
+    span?.end();
   }
 
   private readUpdated(e: DomainEventMap['read.updated']): void {

@@ -1,0 +1,504 @@
+// Distributed tracing (issue #12) against the real app, PostgreSQL and Redis, with an in-memory span
+// exporter; and end to end, the service as a child process exporting OTLP/HTTP JSON to a listener
+// in this file.
+//
+// The OpenTelemetry SDK is process-global and must hook pg, ioredis and http before they load: this
+// file starts it first and loads the app (and everything that loads those modules) after it.
+/* eslint-disable @typescript-eslint/no-require-imports */
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { startTracing } from '../src/observability/tracing';
+
+const exporter = new InMemorySpanExporter();
+const tracing = startTracing({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+
+const support = require('./support/app') as typeof import('./support/app');
+const procs = require('./support/processes') as typeof import('./support/processes');
+const { connectSocket, http, nextEvent, testWorld, token } = support;
+const { until } = procs;
+type TestApp = import('./support/app').TestApp;
+
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+/** A caller's span: `traceparent` of a trace and span of our own, sampled. */
+function callerContext() {
+  const traceId = hex(16);
+  const spanId = hex(8);
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
+}
+
+const spansOf = (traceId: string) =>
+  exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+const parentId = (s: ReadableSpan) => s.parentSpanContext?.spanId;
+const statement = (s: ReadableSpan) =>
+  String(s.attributes['db.query.text'] ?? s.attributes['db.statement'] ?? '');
+const isPg = (s: ReadableSpan) =>
+  s.instrumentationScope.name.includes('instrumentation-pg') && statement(s) !== '';
+const isRedis = (s: ReadableSpan) => s.instrumentationScope.name.includes('instrumentation-ioredis');
+
+/** Whether `span` is below `ancestor` in `spans` (any depth). */
+function descends(span: ReadableSpan, ancestor: ReadableSpan, spans: ReadableSpan[]): boolean {
+  const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+  for (let p = parentId(span); p; p = byId.get(p) && parentId(byId.get(p)!)) {
+    if (p === ancestor.spanContext().spanId) return true;
+  }
+  return false;
+}
+
+const show = (spans: ReadableSpan[]) =>
+  spans.map((s) => `${s.name} [${s.spanContext().spanId} <- ${parentId(s) ?? '-'}]`).join('\n');
+
+/** The one span named `name` in `spans` (fails with the whole trace otherwise). */
+function one(spans: ReadableSpan[], name: string | RegExp): ReadableSpan {
+  const found = spans.filter((s) => (typeof name === 'string' ? s.name === name : name.test(s.name)));
+  assert.equal(found.length, 1, `one span ${String(name)} in:\n${show(spans)}`);
+  return found[0]!;
+}
+
+/** The fake profile service: answers every id, remembers the headers of each call. */
+class ProfileServer {
+  readonly calls: IncomingHttpHeaders[] = [];
+  private server!: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
+      req.on('end', () => {
+        this.calls.push(req.headers);
+        const { ids } = JSON.parse(raw) as { ids: string[] };
+        const profiles = ids.map((id) => ({
+          id,
+          kind: 'user',
+          displayName: `Name of ${id}`,
+          avatarUrl: null,
+        }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ profiles }));
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('tracing (in-memory exporter, real app, PostgreSQL and Redis)', () => {
+  const profiles = new ProfileServer();
+  let world: Awaited<ReturnType<typeof testWorld>>;
+  let app: TestApp;
+
+  async function direct(a: string, b: string): Promise<string> {
+    const res = await http(app.url, 'POST', '/conversations', {
+      token: await token(a),
+      body: { type: 'direct', participantIds: [b] },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.id as string;
+  }
+
+  before(async () => {
+    assert.ok(tracing.enabled);
+    await profiles.start();
+    world = await testWorld({ redis: true });
+    app = await world.start({
+      PROFILE_SERVICE_URL: profiles.url,
+      RETENTION_SWEEP_S: '0',
+      ROUTING_SWEEP_S: '0',
+    });
+  });
+  after(async () => {
+    await world.close();
+    await profiles.stop();
+  });
+
+  it('a REST send joins the caller trace: server span, the send, and the seq UPDATE and INSERT below it', async () => {
+    const conversationId = await direct('rest.a', 'rest.b');
+    const caller = callerContext();
+    const text = `rest secret ${randomUUID()}`;
+    const res = await http(app.url, 'POST', `/conversations/${conversationId}/messages`, {
+      token: await token('rest.a'),
+      headers: { traceparent: caller.traceparent },
+      body: { clientMessageId: randomUUID(), content: { text } },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+
+    let spans: ReadableSpan[] = [];
+    await until(() => {
+      spans = spansOf(caller.traceId);
+      return (
+        spans.some((s) => s.kind === SpanKind.SERVER) && spans.some((s) => s.name === 'message:new publish')
+      );
+    }, 'the spans of the send');
+    const server = one(
+      spans.filter((s) => s.kind === SpanKind.SERVER),
+      'POST /conversations/:id/messages',
+    );
+    assert.equal(parentId(server), caller.spanId, 'the server span is a child of the caller span');
+    assert.equal(server.attributes['http.route'], '/conversations/:id/messages');
+    assert.equal(
+      res.headers.get('traceresponse'),
+      `00-${caller.traceId}-${server.spanContext().spanId}-01`,
+      'traceresponse names the server span',
+    );
+    const send = one(spans, 'message.send');
+    assert.ok(descends(send, server, spans), `the send is below the server span:\n${show(spans)}`);
+    assert.equal(send.attributes['chat.conversation.id'], conversationId);
+    const transaction = one(spans, 'message.send.transaction');
+    assert.ok(descends(transaction, send, spans));
+    const pg = spans.filter(isPg);
+    const seqUpdate = pg.find((s) => /^\s*UPDATE conversations\b[\s\S]*last_seq/.test(statement(s)));
+    const insert = pg.find((s) => /^\s*INSERT INTO messages\b/.test(statement(s)));
+    assert.ok(seqUpdate, `a PostgreSQL span for the seq UPDATE:\n${pg.map(statement).join('\n---\n')}`);
+    assert.ok(insert, 'a PostgreSQL span for the INSERT');
+    for (const s of [seqUpdate, insert]) assert.ok(descends(s, send, spans), `${s.name} is below the send`);
+    // Parameterised statements only: the text is in no attribute of any span of the trace.
+    assert.ok(!JSON.stringify(spans.map((s) => s.attributes)).includes(text));
+    // The fan-out publish belongs to the send.
+    assert.ok(descends(one(spans, 'message:new publish'), send, spans));
+  });
+
+  it('a REST request without traceparent starts a trace of its own, named in traceresponse', async () => {
+    const res = await http(app.url, 'GET', '/conversations?limit=1', { token: await token('rest.a') });
+    assert.equal(res.status, 200);
+    const header = res.headers.get('traceresponse') ?? '';
+    const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(header);
+    assert.ok(match, `traceresponse: ${header}`);
+    await until(() => spansOf(match[1]!).some((s) => s.kind === SpanKind.SERVER), 'the server span');
+    const server = one(spansOf(match[1]!), 'GET /conversations');
+    assert.equal(server.spanContext().spanId, match[2]);
+    assert.equal(parentId(server), undefined, 'a root span');
+  });
+
+  it('a socket message:send is a span named for the event, with its database and Redis work, the ack outcome and the fan-out emit', async () => {
+    const conversationId = await direct('sock.a', 'sock.b');
+    const a = await connectSocket(app.url, await token('sock.a'));
+    const b = await connectSocket(app.url, await token('sock.b'));
+    try {
+      const caller = callerContext();
+      const text = `socket secret ${randomUUID()}`;
+      const delivered = nextEvent(
+        b,
+        'message:new',
+        5000,
+        (m: { content: { text: string } }) => m.content.text === text,
+      );
+      const ack = (await a
+        .timeout(5000)
+        .emitWithAck(
+          'message:send',
+          { conversationId, clientMessageId: randomUUID(), content: { text } },
+          { traceparent: caller.traceparent },
+        )) as { ok: boolean };
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      await delivered;
+
+      let spans: ReadableSpan[] = [];
+      await until(() => {
+        spans = spansOf(caller.traceId);
+        return (
+          spans.some((s) => s.name === 'socket message:send') &&
+          spans.some((s) => s.name === 'message:new emit')
+        );
+      }, 'the spans of the socket send');
+      const event = one(spans, 'socket message:send');
+      assert.equal(event.kind, SpanKind.SERVER);
+      assert.equal(parentId(event), caller.spanId, 'the client-supplied trace context is the parent');
+      assert.equal(event.attributes['chat.ack.outcome'], 'ok');
+      const send = one(spans, 'message.send');
+      assert.equal(parentId(send), event.spanContext().spanId);
+      const pg = spans.filter(isPg);
+      assert.ok(
+        pg.some((s) => /^\s*INSERT INTO messages\b/.test(statement(s))),
+        show(spans),
+      );
+      assert.ok(
+        pg.some((s) => /^\s*UPDATE conversations\b/.test(statement(s))),
+        show(spans),
+      );
+      for (const s of pg) assert.ok(descends(s, event, spans), `${s.name} is below the event span`);
+      // Redis: the rate-limit window and the ordered publish, command names only.
+      const redis = spans.filter(isRedis);
+      assert.ok(redis.length >= 2, `Redis spans in the trace:\n${show(spans)}`);
+      for (const s of redis) {
+        assert.ok(descends(s, event, spans), `${s.name} is below the event span`);
+        const stmt = String(s.attributes['db.statement'] ?? s.attributes['db.query.text'] ?? '');
+        assert.ok(!/\s/.test(stmt), `a command name only: ${stmt}`);
+      }
+      // The fan-out: published in the send's trace, emitted to the sockets in it too.
+      const publish = one(spans, 'message:new publish');
+      assert.ok(descends(publish, send, spans));
+      const emit = one(spans, 'message:new emit');
+      assert.equal(parentId(emit), publish.spanContext().spanId);
+      assert.equal(emit.attributes['chat.fanout.sockets'], 2, 'both participants have a socket here');
+      assert.ok(!JSON.stringify(spans.map((s) => [s.attributes, s.events])).includes(text));
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('a socket event answered with an error carries the error code as its outcome', async () => {
+    const a = await connectSocket(app.url, await token('sock.err'));
+    try {
+      const caller = callerContext();
+      const missing = await a
+        .timeout(5000)
+        .emitWithAck(
+          'message:send',
+          { conversationId: randomUUID(), clientMessageId: randomUUID(), content: { text: 'x' } },
+          { traceparent: caller.traceparent },
+        );
+      assert.equal(missing.error?.code, 'NOT_FOUND');
+      // The carrier beside the payload does not relax the payload's validation.
+      const other = callerContext();
+      const unknownField = await a.timeout(5000).emitWithAck(
+        'typing:start',
+        { conversationId: randomUUID(), traceparent: other.traceparent },
+        {
+          traceparent: other.traceparent,
+        },
+      );
+      assert.equal(unknownField.error?.code, 'VALIDATION_FAILED');
+      await until(
+        () =>
+          spansOf(caller.traceId).some((s) => s.name === 'socket message:send') &&
+          spansOf(other.traceId).some((s) => s.name === 'socket typing:start'),
+        'the event spans',
+      );
+      const failed = one(spansOf(caller.traceId), 'socket message:send');
+      assert.equal(failed.attributes['chat.ack.outcome'], 'NOT_FOUND');
+      assert.notEqual(failed.status.code, SpanStatusCode.ERROR, "a client's error is not a server failure");
+      assert.equal(
+        one(spansOf(other.traceId), 'socket typing:start').attributes['chat.ack.outcome'],
+        'VALIDATION_FAILED',
+      );
+    } finally {
+      a.close();
+    }
+  });
+
+  it('an event without a carrier starts its own trace, linked to the handshake traceparent', async () => {
+    const handshake = callerContext();
+    const a = await connectSocket(app.url, undefined, {
+      auth: { token: await token('sock.link'), traceparent: handshake.traceparent },
+    });
+    try {
+      const before = new Set(exporter.getFinishedSpans());
+      const ack = await a.timeout(5000).emitWithAck('presence:heartbeat', {});
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      let beat: ReadableSpan | undefined;
+      await until(() => {
+        beat = exporter
+          .getFinishedSpans()
+          .find((s) => !before.has(s) && s.name === 'socket presence:heartbeat');
+        return beat !== undefined;
+      }, 'the heartbeat span');
+      assert.notEqual(beat!.spanContext().traceId, handshake.traceId, 'not one endless trace per connection');
+      assert.equal(parentId(beat!), undefined);
+      assert.deepEqual(
+        beat!.links.map((l) => [l.context.traceId, l.context.spanId]),
+        [[handshake.traceId, handshake.spanId]],
+      );
+    } finally {
+      a.close();
+    }
+  });
+
+  it('a chat list with a cold profile cache calls the profile service in the trace, sending traceparent', async () => {
+    // In-process profile caches: the instance that lists has never seen these users.
+    const plain = await testWorld();
+    try {
+      const env = { PROFILE_SERVICE_URL: profiles.url, RETENTION_SWEEP_S: '0', ROUTING_SWEEP_S: '0' };
+      const setup = await plain.start(env);
+      const created = await http(setup.url, 'POST', '/conversations', {
+        token: await token('prof.me'),
+        body: { type: 'direct', participantIds: ['prof.peer'] },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const lister = await plain.start(env);
+      const caller = callerContext();
+      profiles.calls.length = 0;
+      const res = await http(lister.url, 'GET', '/conversations?limit=10', {
+        token: await token('prof.me'),
+        headers: { traceparent: caller.traceparent },
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(profiles.calls.length, 1, 'one call to the profile service (cold cache)');
+      const sent = String(profiles.calls[0]!.traceparent ?? '');
+      const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(sent);
+      assert.ok(match, `the profile service got a traceparent: ${JSON.stringify(profiles.calls[0])}`);
+      assert.equal(match[1], caller.traceId, 'same trace id');
+      let spans: ReadableSpan[] = [];
+      await until(() => {
+        spans = spansOf(caller.traceId);
+        return spans.some((s) => s.kind === SpanKind.SERVER) && spans.some((s) => s.kind === SpanKind.CLIENT);
+      }, 'the server and client spans');
+      const outgoing = spans.filter((s) => s.kind === SpanKind.CLIENT && s.name.startsWith('POST'));
+      assert.equal(outgoing.length, 1, show(spans));
+      assert.equal(outgoing[0]!.spanContext().spanId, match[2], 'the traceparent names the outgoing span');
+      assert.ok(descends(outgoing[0]!, one(spans, 'GET /conversations'), spans));
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it("a traced request's log lines carry its traceId and spanId beside the requestId", async () => {
+    const caller = callerContext();
+    const requestId = `trace-log-${hex(4)}`;
+    const res = await http(app.url, 'GET', '/conversations?limit=1', {
+      token: await token('log.me'),
+      headers: { traceparent: caller.traceparent, 'x-request-id': requestId },
+    });
+    assert.equal(res.status, 200);
+    await until(() => app.logs.lines.some((l) => l.requestId === requestId), 'the access log line');
+    const mine = app.logs.lines.filter((l) => l.requestId === requestId);
+    assert.ok(mine.length >= 1);
+    for (const line of mine) {
+      assert.equal(line.traceId, caller.traceId, JSON.stringify(line));
+      assert.match(String(line.spanId), /^[0-9a-f]{16}$/);
+    }
+    // Lines outside any traced operation have none.
+    assert.ok(
+      app.logs.lines.every((l) => l.traceId === undefined || /^[0-9a-f]{32}$/.test(String(l.traceId))),
+    );
+  });
+});
+
+/** An OTLP/HTTP receiver: keeps every request's path, content type and body. */
+class OtlpReceiver {
+  readonly requests: { path: string; contentType: string; body: string }[] = [];
+  private server!: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
+      req.on('end', () => {
+        this.requests.push({
+          path: req.url ?? '',
+          contentType: String(req.headers['content-type']),
+          body: raw,
+        });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Every span received, flattened, with its resource's service.name. */
+  spans(): {
+    service: string;
+    name: string;
+    traceId: string;
+    spanId: string;
+    parentSpanId?: string;
+    raw: string;
+  }[] {
+    type AnyValue = { stringValue?: string };
+    type Otlp = {
+      resourceSpans?: {
+        resource?: { attributes?: { key: string; value: AnyValue }[] };
+        scopeSpans?: { spans?: { name: string; traceId: string; spanId: string; parentSpanId?: string }[] }[];
+      }[];
+    };
+    return this.requests
+      .filter((r) => r.path === '/v1/traces')
+      .flatMap((r) => (JSON.parse(r.body) as Otlp).resourceSpans ?? [])
+      .flatMap((rs) => {
+        const service =
+          rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
+        return (rs.scopeSpans ?? []).flatMap((ss) =>
+          (ss.spans ?? []).map((s) => ({ service, ...s, raw: JSON.stringify(s) })),
+        );
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => {
+  const receiver = new OtlpReceiver();
+  let world: Awaited<ReturnType<typeof testWorld>>;
+  before(async () => {
+    await receiver.start();
+    world = await testWorld();
+  });
+  after(async () => {
+    await world.close();
+    await receiver.stop();
+  });
+
+  it('delivers the spans of a send, on shutdown at the latest, with no message text or token in any', async () => {
+    const instance = await procs.Instance.start({
+      DATABASE_URL: world.db.url,
+      OTEL_SERVICE_NAME: 'chat-e2e',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      // Longer than the test: the spans of the send can only arrive through the flush on shutdown.
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+    });
+    try {
+      const tok = await token('e2e.a');
+      const conv = await http(instance.url, 'POST', '/conversations', {
+        token: tok,
+        body: { type: 'direct', participantIds: ['e2e.b'] },
+      });
+      assert.equal(conv.status, 201, JSON.stringify(conv.body));
+      const text = `e2e secret ${randomUUID()}`;
+      const caller = callerContext();
+      const sent = await http(instance.url, 'POST', `/conversations/${conv.body.id}/messages`, {
+        token: tok,
+        headers: { traceparent: caller.traceparent },
+        body: { clientMessageId: randomUUID(), content: { text } },
+      });
+      assert.equal(sent.status, 201, JSON.stringify(sent.body));
+      assert.match(
+        sent.headers.get('traceresponse') ?? '',
+        new RegExp(`^00-${caller.traceId}-[0-9a-f]{16}-01$`),
+      );
+
+      instance.kill('SIGTERM');
+      await instance.exit;
+      const spans = receiver.spans();
+      const mine = spans.filter((s) => s.traceId === caller.traceId);
+      const names = mine.map((s) => s.name);
+      for (const name of ['POST /conversations/:id/messages', 'message.send', 'message.send.transaction'])
+        assert.ok(names.includes(name), `${name} among ${names.join(', ')}\n${instance.output}`);
+      assert.ok(
+        mine.some((s) => /INSERT/.test(s.raw) && /messages/.test(s.raw)),
+        'the INSERT span',
+      );
+      assert.ok(
+        mine.every((s) => s.service === 'chat-e2e'),
+        'OTEL_SERVICE_NAME names the service',
+      );
+      const server = mine.find((s) => s.name === 'POST /conversations/:id/messages')!;
+      assert.equal(server.parentSpanId, caller.spanId);
+      const everything = receiver.requests.map((r) => r.body).join('\n');
+      assert.ok(!everything.includes(text), 'no message text in any span');
+      assert.ok(!everything.includes(tok.split('.')[2]!), 'no token in any span');
+      assert.deepEqual(
+        [...new Set(receiver.requests.map((r) => `${r.path} ${r.contentType}`))],
+        ['/v1/traces application/json'],
+        'traces only, as OTLP JSON',
+      );
+    } finally {
+      instance.kill('SIGKILL');
+    }
+  });
+});
