@@ -120,8 +120,11 @@ export class RoutingService implements OnApplicationBootstrap {
       changes.changed.set(conversationId, []);
       const assigned = await this.drain(tx, changes, ctx.online, ctx.names);
       if (!assigned.has(conversationId)) {
-        const position =
-          (await this.business.queue(tx, row.business_id)).findIndex((q) => q.id === conversationId) + 1;
+        const queue = await this.business.queue(tx, row.business_id);
+        const position = queue.findIndex((q) => q.id === conversationId) + 1;
+        // It took a place ahead of others (a closed one keeps the place it has had since it was
+        // opened, a high-priority one goes before normal ones): the positions of those behind moved.
+        if (position < queue.length) changes.queueMoved = true;
         await this.system(
           tx,
           changes,

@@ -1,0 +1,938 @@
+// Business administration and bad input against the real app (CONTRACT §0, §2, §5):
+// - the admin API: roles, validation of time zones, opening hours and capacities, default capacity,
+//   unknown businesses and agents, and GET's queue length, loads and presence;
+// - refused calls on business conversations (unknown business, a transfer target who is not an agent
+//   of the business or is full, resolve/escalate/transfer by the wrong person, invalid hours, actions
+//   on a non-business conversation) answer the contract's error and change nothing, checked through
+//   the API before and after each call;
+// - every status change tells the customers still in the queue their new `queuePosition` over the
+//   socket (those behind included), and the customer and agents involved get `conversation:updated`;
+// - business conversations carry the business profile, in the chat list and in socket updates.
+// The profile service is a tiny node:http server here (the only fake), so that business profiles are
+// recognisable.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import type { Socket } from 'socket.io-client';
+import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
+
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const ALWAYS = DAYS.map((day) => ({ day, open: '00:00', close: '24:00' }));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(
+  check: () => Promise<T> | T,
+  what: string,
+  everyMs = 100,
+  timeoutMs = 20_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Businesses are the ids starting with `biz`; the profile service says so and names them `Shop …`. */
+const businessProfile = (id: string) => ({
+  displayName: `Shop ${id}`,
+  avatarUrl: `https://img.example/shops/${id}.png`,
+});
+const userProfile = (id: string) => ({ displayName: `Person ${id}`, avatarUrl: null });
+
+function startProfileService(): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
+    req.on('end', () => {
+      const { ids } = JSON.parse(raw) as { ids: string[] };
+      const profiles = ids.map((id) =>
+        id.startsWith('biz')
+          ? { id, kind: 'business', ...businessProfile(id) }
+          : { id, kind: 'user', ...userProfile(id) },
+      );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ profiles }));
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }),
+    ),
+  );
+}
+
+/** The contract's error: this status and code, and nothing in the body but the documented keys. */
+function assertError(res: { status: number; body: any }, status: number, code: string, what = ''): void {
+  assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
+  assert.equal(res.body.code, code, what);
+  assert.equal(res.body.statusCode, status, what);
+  assert.equal(typeof res.body.message, 'string', what);
+  assert.equal(typeof res.body.requestId, 'string', what);
+  for (const key of Object.keys(res.body))
+    assert.ok(['statusCode', 'code', 'message', 'requestId', 'details'].includes(key), `${what}: ${key}`);
+}
+
+interface User {
+  id: string;
+  token: string;
+  socket?: Socket;
+  /** Every `conversation:updated` this user's sockets received, in order. */
+  updates: any[];
+}
+
+describe('business administration and bad input', () => {
+  let world: Awaited<ReturnType<typeof testWorld>>;
+  let app: TestApp;
+  let profiles: { url: string; server: Server };
+  let admin: string;
+  const beats: NodeJS.Timeout[] = [];
+
+  before(async () => {
+    profiles = await startProfileService();
+    world = await testWorld();
+    // The sweep stays out of the way: nobody here is offline long enough to matter.
+    app = await world.start({ PROFILE_SERVICE_URL: profiles.url, ROUTING_SWEEP_S: '0' });
+    admin = await token('root', { admin: true });
+  });
+  after(async () => {
+    for (const b of beats) clearInterval(b);
+    await world.close();
+    profiles.server.closeAllConnections();
+    await new Promise((r) => profiles.server.close(r));
+  });
+
+  // ---- helpers ---------------------------------------------------------------------------------
+
+  async function user(t: TestContext, id: string, online = false): Promise<User> {
+    const u: User = { id, token: await token(id), updates: [] };
+    if (online) await connect(t, u);
+    return u;
+  }
+
+  /** Connects a socket that heartbeats well within the presence TTL; closed when the test ends. */
+  async function connect(t: TestContext, u: User): Promise<void> {
+    const socket = await connectSocket(app.url, u.token);
+    socket.on('conversation:updated', (c) => u.updates.push(c));
+    const beat = setInterval(() => socket.emit('presence:heartbeat', {}), 2_000);
+    beats.push(beat);
+    u.socket = socket;
+    t.after(() => {
+      clearInterval(beat);
+      socket.close();
+    });
+  }
+
+  const api = (method: string, path: string, who: User | string | null, body?: unknown) =>
+    http(app.url, method, path, {
+      token: who === null ? undefined : typeof who === 'string' ? who : who.token,
+      body,
+    });
+
+  async function putBusiness(id: string, hours: unknown, timeZone = 'UTC'): Promise<any> {
+    const res = await api('PUT', `/businesses/${id}`, admin, { timeZone, hours });
+    assert.ok(res.status === 201 || res.status === 200, JSON.stringify(res.body));
+    return res.body;
+  }
+
+  async function putAgent(businessId: string, userId: string, capacity: number): Promise<any> {
+    const res = await api('PUT', `/businesses/${businessId}/agents/${userId}`, admin, { capacity });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body;
+  }
+
+  async function businessView(id: string): Promise<any> {
+    const res = await api('GET', `/businesses/${id}`, admin);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body;
+  }
+
+  const waitPresence = (businessId: string, userId: string, presence: 'online' | 'offline') =>
+    until(
+      async () =>
+        (await businessView(businessId)).agents.find((a: any) => a.userId === userId)?.presence === presence,
+      `${userId} ${presence}`,
+    );
+
+  async function open(customer: User, businessId: string): Promise<any> {
+    const res = await api('POST', '/conversations', customer, { type: 'business', businessId });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body;
+  }
+
+  async function view(who: User, conversationId: string): Promise<any> {
+    const res = await api('GET', `/conversations/${conversationId}`, who);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body;
+  }
+
+  /** Waits for a `conversation:updated` of the conversation received after `since` whose business part matches. */
+  const waitUpdate = (
+    u: User,
+    since: number,
+    conversationId: string,
+    match: (b: any) => boolean,
+    what: string,
+  ) =>
+    until(
+      () => u.updates.slice(since).find((c) => c.id === conversationId && c.business && match(c.business)),
+      `${u.id}: conversation:updated ${what}`,
+      10,
+    );
+
+  // ---- administration --------------------------------------------------------------------------
+
+  it('only admins administer businesses: 401 without a token, 403 for anyone else, and nothing changes', async (t) => {
+    const body = { timeZone: 'Europe/Berlin', hours: ALWAYS };
+    const calls: [string, string, unknown?][] = [
+      ['PUT', '/businesses/biz-roles', body],
+      ['GET', '/businesses/biz-roles'],
+      ['PUT', '/businesses/biz-roles/agents/roles.agent', { capacity: 1 }],
+      ['DELETE', '/businesses/biz-roles/agents/roles.agent'],
+    ];
+    await putBusiness('biz-roles-other', ALWAYS);
+    await putAgent('biz-roles-other', 'roles.agent', 2);
+    const agentOfAnother = await user(t, 'roles.agent');
+    const customer = await user(t, 'roles.customer');
+    for (const [method, path, b] of calls) {
+      assertError(await api(method, path, null, b), 401, 'UNAUTHENTICATED', `${method} ${path} anonymous`);
+      for (const who of [customer, agentOfAnother])
+        assertError(await api(method, path, who, b), 403, 'FORBIDDEN', `${method} ${path} as ${who.id}`);
+    }
+    // Nothing was created.
+    assertError(await api('GET', '/businesses/biz-roles', admin), 404, 'NOT_FOUND', 'after refused PUT');
+
+    // Nor changed, once it exists.
+    await putBusiness('biz-roles', [{ day: 'mon', open: '09:00', close: '17:00' }], 'Asia/Tokyo');
+    await putAgent('biz-roles', 'roles.agent', 3);
+    const before = await businessView('biz-roles');
+    for (const [method, path, b] of calls)
+      for (const who of [customer, agentOfAnother])
+        assertError(await api(method, path, who, b), 403, 'FORBIDDEN', `${method} ${path} as ${who.id}`);
+    assert.deepEqual(await businessView('biz-roles'), before);
+    assert.equal(before.timeZone, 'Asia/Tokyo');
+    assert.deepEqual(before.agents, [{ userId: 'roles.agent', capacity: 3, load: 0, presence: 'offline' }]);
+  });
+
+  it('PUT creates (201) and replaces (200) a business; GET returns it', async () => {
+    const hours = [
+      { day: 'mon', open: '09:00', close: '12:00' },
+      { day: 'mon', open: '13:00', close: '17:30' },
+      { day: 'sat', open: '00:00', close: '24:00' },
+      { day: 'sun', open: '22:00', close: '24:00' },
+    ];
+    const created = await api('PUT', '/businesses/biz-crud', admin, { timeZone: 'America/New_York', hours });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const expected = { id: 'biz-crud', timeZone: 'America/New_York', hours, queueLength: 0, agents: [] };
+    assert.deepEqual(created.body, expected);
+    assert.deepEqual(await businessView('biz-crud'), expected);
+
+    const replaced = await api('PUT', '/businesses/biz-crud', admin, {
+      timeZone: 'Europe/Berlin',
+      hours: [],
+    });
+    assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+    assert.deepEqual(await businessView('biz-crud'), { ...expected, timeZone: 'Europe/Berlin', hours: [] });
+
+    // Up to 70 ranges (ten a day), back to back.
+    const many = DAYS.flatMap((day) =>
+      Array.from({ length: 10 }, (_, h) => ({
+        day,
+        open: `${String(h * 2).padStart(2, '0')}:00`,
+        close: `${String(h * 2 + 1).padStart(2, '0')}:00`,
+      })),
+    );
+    const full = await api('PUT', '/businesses/biz-crud', admin, { timeZone: 'UTC', hours: many });
+    assert.equal(full.status, 200, JSON.stringify(full.body));
+    assert.equal(full.body.hours.length, 70);
+  });
+
+  it('invalid time zones, hours, days, ids and unknown fields: 400 VALIDATION_FAILED, the business unchanged', async () => {
+    const good = [{ day: 'tue', open: '08:00', close: '16:00' }];
+    await putBusiness('biz-valid', good, 'Europe/Paris');
+    await putAgent('biz-valid', 'valid.agent', 2);
+    const before = await businessView('biz-valid');
+    const range = (r: Record<string, unknown>) => ({ timeZone: 'UTC', hours: [{ ...good[0], ...r }] });
+    // 71 ranges that would be valid but for their number.
+    const tooMany = DAYS.flatMap((day) =>
+      Array.from({ length: 11 }, (_, h) => ({
+        day,
+        open: `${String(h * 2).padStart(2, '0')}:00`,
+        close: `${String(h * 2).padStart(2, '0')}:30`,
+      })),
+    ).slice(0, 71);
+    const cases: [string, unknown, RegExp][] = [
+      ['unknown zone', { timeZone: 'Mars/Olympus', hours: good }, /timeZone/],
+      ['misspelt zone', { timeZone: 'Europe/Berlim', hours: good }, /timeZone/],
+      ['an offset is no IANA zone', { timeZone: '+02:00', hours: good }, /timeZone/],
+      ['empty zone', { timeZone: '', hours: good }, /timeZone/],
+      ['zone not a string', { timeZone: 1, hours: good }, /timeZone/],
+      ['zone missing', { hours: good }, /timeZone/],
+      ['hours missing', { timeZone: 'UTC' }, /hours/],
+      ['hours not an array', { timeZone: 'UTC', hours: { mon: '09:00-17:00' } }, /hours/],
+      ['a range that is null', { timeZone: 'UTC', hours: [null] }, /hours/],
+      ['a range that is a number', { timeZone: 'UTC', hours: [5] }, /hours/],
+      ['unknown day', range({ day: 'monday' }), /day/],
+      ['day in capitals', range({ day: 'Tue' }), /day/],
+      ['holiday', range({ day: 'holiday' }), /day/],
+      ['day missing', { timeZone: 'UTC', hours: [{ open: '08:00', close: '16:00' }] }, /day/],
+      ['H:MM', range({ open: '8:00' }), /open/],
+      ['minutes past 59', range({ open: '08:60' }), /open/],
+      ['hour past 23', range({ open: '25:00', close: '26:00' }), /open/],
+      ['opening at 24:00', range({ open: '24:00', close: '24:00' }), /open/],
+      ['HHMM', range({ open: '0800' }), /open/],
+      ['a word', range({ close: 'noon' }), /close/],
+      ['a number', range({ open: 800 }), /open/],
+      ['closing after 24:00', range({ close: '24:01' }), /close/],
+      ['close missing', { timeZone: 'UTC', hours: [{ day: 'tue', open: '08:00' }] }, /close/],
+      ['open = close', range({ open: '09:00', close: '09:00' }), /open must be before close/],
+      ['open after close', range({ open: '17:00', close: '09:00' }), /open must be before close/],
+      // A documented choice (hours.ts, the OpenAPI description): a night shift is two ranges.
+      ['past midnight', range({ open: '22:00', close: '02:00' }), /crosses midnight/],
+      [
+        'overlapping ranges',
+        {
+          timeZone: 'UTC',
+          hours: [
+            { day: 'wed', open: '09:00', close: '12:00' },
+            { day: 'wed', open: '11:59', close: '13:00' },
+          ],
+        },
+        /overlap/,
+      ],
+      ['unknown field in a range', range({ note: 'lunch' }), /note/],
+      ['unknown top-level field', { timeZone: 'UTC', hours: good, name: 'Shop' }, /name/],
+      ['71 ranges', { timeZone: 'UTC', hours: tooMany }, /hours/],
+    ];
+    for (const [what, body, about] of cases) {
+      const res = await api('PUT', '/businesses/biz-valid', admin, body);
+      assertError(res, 400, 'VALIDATION_FAILED', what);
+      assert.match(`${res.body.message} ${JSON.stringify(res.body.details ?? [])}`, about, what);
+    }
+    for (const raw of ['[]', 'null', '{"timeZone":', '"UTC"']) {
+      const res = await http(app.url, 'PUT', '/businesses/biz-valid', { token: admin, rawBody: raw });
+      assertError(res, 400, 'VALIDATION_FAILED', `body ${raw}`);
+    }
+    assert.deepEqual(await businessView('biz-valid'), before);
+
+    // Ids that are not 1-64 characters from [A-Za-z0-9._:-] create nothing.
+    for (const id of ['has%20space', 'x'.repeat(65), 'caf%C3%A9']) {
+      assertError(
+        await api('PUT', `/businesses/${id}`, admin, { timeZone: 'UTC', hours: good }),
+        400,
+        'VALIDATION_FAILED',
+        id,
+      );
+      assertError(await api('GET', `/businesses/${id}`, admin), 400, 'VALIDATION_FAILED', id);
+    }
+  });
+
+  it('agents: capacity 5 by default, 0-1000, unknown business or agent 404, removal', async () => {
+    await putBusiness('biz-agents', ALWAYS);
+    const byDefault = await api('PUT', '/businesses/biz-agents/agents/ag.default', admin);
+    assert.equal(byDefault.status, 200, JSON.stringify(byDefault.body));
+    assert.deepEqual(byDefault.body.agents, [
+      { userId: 'ag.default', capacity: 5, load: 0, presence: 'offline' },
+    ]);
+    const empty = await api('PUT', '/businesses/biz-agents/agents/ag.empty', admin, {});
+    assert.equal(empty.status, 200, JSON.stringify(empty.body));
+    await putAgent('biz-agents', 'ag.max', 1000);
+    await putAgent('biz-agents', 'ag.zero', 0);
+    await putAgent('biz-agents', 'ag.two', 2);
+    // Changing a capacity.
+    await putAgent('biz-agents', 'ag.two', 3);
+    const expected = [
+      { userId: 'ag.default', capacity: 5, load: 0, presence: 'offline' },
+      { userId: 'ag.empty', capacity: 5, load: 0, presence: 'offline' },
+      { userId: 'ag.max', capacity: 1000, load: 0, presence: 'offline' },
+      { userId: 'ag.two', capacity: 3, load: 0, presence: 'offline' },
+      { userId: 'ag.zero', capacity: 0, load: 0, presence: 'offline' },
+    ];
+    const before = await businessView('biz-agents');
+    assert.deepEqual(before.agents, expected);
+
+    const bad: [string, unknown][] = [
+      ['negative', { capacity: -1 }],
+      ['above 1000', { capacity: 1001 }],
+      ['fractional', { capacity: 2.5 }],
+      ['a string', { capacity: '3' }],
+      ['a boolean', { capacity: true }],
+      ['unknown field', { capacity: 2, skills: ['billing'] }],
+    ];
+    for (const [what, body] of bad) {
+      for (const who of ['ag.two', 'ag.new']) {
+        const res = await api('PUT', `/businesses/biz-agents/agents/${who}`, admin, body);
+        assertError(res, 400, 'VALIDATION_FAILED', `${what} (${who})`);
+      }
+    }
+    for (const id of ['has%20space', 'y'.repeat(65)]) {
+      assertError(
+        await api('PUT', `/businesses/biz-agents/agents/${id}`, admin, {}),
+        400,
+        'VALIDATION_FAILED',
+        id,
+      );
+      assertError(
+        await api('DELETE', `/businesses/biz-agents/agents/${id}`, admin),
+        400,
+        'VALIDATION_FAILED',
+        id,
+      );
+    }
+    // An agent of no business here, and a business that does not exist.
+    assertError(
+      await api('DELETE', '/businesses/biz-agents/agents/ag.stranger', admin),
+      404,
+      'NOT_FOUND',
+      'not an agent',
+    );
+    assertError(
+      await api('PUT', '/businesses/biz-nope/agents/ag.two', admin, { capacity: 1 }),
+      404,
+      'NOT_FOUND',
+      'put',
+    );
+    assertError(await api('DELETE', '/businesses/biz-nope/agents/ag.two', admin), 404, 'NOT_FOUND', 'delete');
+    assertError(await api('GET', '/businesses/biz-nope', admin), 404, 'NOT_FOUND', 'get');
+    assert.deepEqual(await businessView('biz-agents'), before);
+
+    const removed = await api('DELETE', '/businesses/biz-agents/agents/ag.default', admin);
+    assert.equal(removed.status, 204, JSON.stringify(removed.body));
+    assert.deepEqual((await businessView('biz-agents')).agents, expected.slice(1));
+    assertError(
+      await api('DELETE', '/businesses/biz-agents/agents/ag.default', admin),
+      404,
+      'NOT_FOUND',
+      'twice',
+    );
+  });
+
+  it("GET shows the queue length and each agent's load and presence", async (t) => {
+    await putBusiness('biz-view', ALWAYS);
+    await putAgent('biz-view', 'view.a', 1);
+    await putAgent('biz-view', 'view.b', 2);
+    const a = await user(t, 'view.a', true);
+    await waitPresence('biz-view', a.id, 'online');
+    const customers = [await user(t, 'view.c1'), await user(t, 'view.c2'), await user(t, 'view.c3')];
+    for (const c of customers) await open(c, 'biz-view');
+    assert.deepEqual(await businessView('biz-view'), {
+      id: 'biz-view',
+      timeZone: 'UTC',
+      hours: ALWAYS,
+      queueLength: 2,
+      agents: [
+        { userId: 'view.a', capacity: 1, load: 1, presence: 'online' },
+        { userId: 'view.b', capacity: 2, load: 0, presence: 'offline' },
+      ],
+    });
+
+    // view.b comes online and takes both queued conversations.
+    const b = await user(t, 'view.b', true);
+    await until(async () => (await businessView('biz-view')).queueLength === 0, 'queue drained');
+    assert.deepEqual((await businessView('biz-view')).agents, [
+      { userId: 'view.a', capacity: 1, load: 1, presence: 'online' },
+      { userId: 'view.b', capacity: 2, load: 2, presence: 'online' },
+    ]);
+
+    // view.a disconnects: offline, still holding their conversation within the grace period.
+    a.socket!.close();
+    await waitPresence('biz-view', a.id, 'offline');
+    assert.deepEqual((await businessView('biz-view')).agents, [
+      { userId: 'view.a', capacity: 1, load: 1, presence: 'offline' },
+      { userId: 'view.b', capacity: 2, load: 2, presence: 'online' },
+    ]);
+    // A lower capacity is shown as is; the load is not cut (nobody is taken off a conversation).
+    await putAgent('biz-view', b.id, 1);
+    assert.deepEqual((await businessView('biz-view')).agents[1], {
+      userId: 'view.b',
+      capacity: 1,
+      load: 2,
+      presence: 'online',
+    });
+  });
+
+  // ---- bad input on business conversations changes nothing --------------------------------------
+
+  it('refused calls on business conversations get the contract error and change nothing', async (t) => {
+    await putBusiness('biz-bad', ALWAYS, 'Europe/Berlin');
+    await putAgent('biz-bad', 'bad.a', 1);
+    await putAgent('biz-bad', 'bad.b', 1);
+    await putBusiness('biz-bad-other', ALWAYS);
+    await putAgent('biz-bad-other', 'bad.elsewhere', 5);
+    const a = await user(t, 'bad.a', true);
+    const b = await user(t, 'bad.b', true);
+    const elsewhere = await user(t, 'bad.elsewhere');
+    await waitPresence('biz-bad', a.id, 'online');
+    await waitPresence('biz-bad', b.id, 'online');
+    const customers = [
+      await user(t, 'bad.c1'),
+      await user(t, 'bad.c2'),
+      await user(t, 'bad.c3'),
+      await user(t, 'bad.c4'),
+    ];
+    const convs: any[] = [];
+    for (const c of customers) convs.push(await open(c, 'biz-bad'));
+    assert.deepEqual(
+      convs.map((c) => [c.business.status, c.business.assignedAgentId, c.business.queuePosition]),
+      [
+        ['assigned', 'bad.a', null],
+        ['assigned', 'bad.b', null],
+        ['queued', null, 1],
+        ['queued', null, 2],
+      ],
+    );
+    const [c1, , c3] = customers as [User, User, User, User];
+    const friend = await user(t, 'bad.friend');
+    const newcomer = await user(t, 'bad.newcomer');
+    const direct = await api('POST', '/conversations', c1, { type: 'direct', participantIds: [friend.id] });
+    assert.equal(direct.status, 201, JSON.stringify(direct.body));
+    const directId: string = direct.body.id;
+
+    /** Everything a refused call could change, read through the API. */
+    const snapshot = async () =>
+      JSON.stringify({
+        business: await businessView('biz-bad'),
+        other: await businessView('biz-bad-other'),
+        conversations: await Promise.all(convs.map((c, i) => view(customers[i]!, c.id))),
+        lists: await Promise.all(
+          [a, b, newcomer, friend].map(async (u) => (await api('GET', '/conversations', u)).body),
+        ),
+        direct: await view(friend, directId),
+      });
+    const before = await snapshot();
+    const refuse = async (
+      what: string,
+      method: string,
+      path: string,
+      who: User | string,
+      status: number,
+      code: string,
+      body?: unknown,
+    ) => {
+      assertError(await api(method, path, who, body), status, code, what);
+      assert.equal(await snapshot(), before, `${what} changed something`);
+    };
+    const [id1, id2, id3] = convs.map((c) => c.id as string);
+
+    // Unknown business.
+    await refuse('open with an unknown business', 'POST', '/conversations', newcomer, 404, 'NOT_FOUND', {
+      type: 'business',
+      businessId: 'biz-nope',
+    });
+    await refuse(
+      'open with a malformed business id',
+      'POST',
+      '/conversations',
+      newcomer,
+      400,
+      'VALIDATION_FAILED',
+      {
+        type: 'business',
+        businessId: 'no such shop',
+      },
+    );
+    // Transfers: to someone who is not an agent of this business, to a full agent, by the wrong people.
+    for (const [by, agentId] of [
+      [admin, 'bad.stranger'],
+      [a, 'bad.elsewhere'],
+      [a, 'bad.c2'],
+    ] as const)
+      await refuse(
+        `transfer to ${agentId}`,
+        'POST',
+        `/conversations/${id1}/transfer`,
+        by,
+        400,
+        'VALIDATION_FAILED',
+        {
+          agentId,
+        },
+      );
+    for (const by of [admin, a])
+      await refuse(
+        'transfer to a full agent',
+        'POST',
+        `/conversations/${id1}/transfer`,
+        by,
+        409,
+        'CONFLICT',
+        {
+          agentId: 'bad.b',
+        },
+      );
+    await refuse(
+      'transfer of a queued one to a full agent',
+      'POST',
+      `/conversations/${id3}/transfer`,
+      admin,
+      409,
+      'CONFLICT',
+      {
+        agentId: 'bad.a',
+      },
+    );
+    await refuse('transfer by the customer', 'POST', `/conversations/${id1}/transfer`, c1, 403, 'FORBIDDEN', {
+      agentId: 'bad.b',
+    });
+    for (const by of [friend, elsewhere, c3])
+      await refuse(`transfer by ${by.id}`, 'POST', `/conversations/${id1}/transfer`, by, 404, 'NOT_FOUND', {
+        agentId: 'bad.b',
+      });
+    for (const body of [{}, { agentId: '' }, { agentId: 'no spaces' }, { agentId: 'bad.b', reason: 'x' }])
+      await refuse(
+        `transfer ${JSON.stringify(body)}`,
+        'POST',
+        `/conversations/${id1}/transfer`,
+        admin,
+        400,
+        'VALIDATION_FAILED',
+        body,
+      );
+    // Resolve by someone else than the assigned agent.
+    await refuse('resolve by another agent', 'POST', `/conversations/${id1}/resolve`, b, 403, 'FORBIDDEN');
+    await refuse('resolve by the customer', 'POST', `/conversations/${id1}/resolve`, c1, 403, 'FORBIDDEN');
+    for (const by of [friend, elsewhere, c3])
+      await refuse(`resolve by ${by.id}`, 'POST', `/conversations/${id1}/resolve`, by, 404, 'NOT_FOUND');
+    await refuse(
+      'resolve of a queued one by an agent',
+      'POST',
+      `/conversations/${id3}/resolve`,
+      a,
+      403,
+      'FORBIDDEN',
+    );
+    await refuse(
+      'resolve of a queued one by an admin',
+      'POST',
+      `/conversations/${id3}/resolve`,
+      admin,
+      409,
+      'CONFLICT',
+    );
+    // Escalate by the customer, or by outsiders.
+    await refuse('escalate by the customer', 'POST', `/conversations/${id3}/escalate`, c3, 403, 'FORBIDDEN');
+    for (const by of [friend, elsewhere, c1])
+      await refuse(`escalate by ${by.id}`, 'POST', `/conversations/${id3}/escalate`, by, 404, 'NOT_FOUND');
+    // Actions on a conversation that is not a business one, by its participants or an admin; unknown ids.
+    for (const action of ['resolve', 'escalate', 'transfer'])
+      for (const by of [c1, friend, admin, a])
+        await refuse(
+          `${action} of a direct conversation`,
+          'POST',
+          `/conversations/${directId}/${action}`,
+          by,
+          404,
+          'NOT_FOUND',
+          action === 'transfer' ? { agentId: 'bad.a' } : undefined,
+        );
+    for (const action of ['resolve', 'escalate']) {
+      await refuse(
+        `${action} of an unknown id`,
+        'POST',
+        `/conversations/${randomUUID()}/${action}`,
+        admin,
+        404,
+        'NOT_FOUND',
+      );
+      await refuse(
+        `${action} of a malformed id`,
+        'POST',
+        `/conversations/not-a-uuid/${action}`,
+        admin,
+        400,
+        'VALIDATION_FAILED',
+      );
+    }
+    // Administration of this business with bad input.
+    await refuse('invalid hours', 'PUT', '/businesses/biz-bad', admin, 400, 'VALIDATION_FAILED', {
+      timeZone: 'Europe/Berlin',
+      hours: [{ day: 'mon', open: '18:00', close: '08:00' }],
+    });
+    await refuse('invalid time zone', 'PUT', '/businesses/biz-bad', admin, 400, 'VALIDATION_FAILED', {
+      timeZone: 'Europe/Atlantis',
+      hours: [],
+    });
+    await refuse(
+      'remove an agent of another business',
+      'DELETE',
+      '/businesses/biz-bad/agents/bad.elsewhere',
+      admin,
+      404,
+      'NOT_FOUND',
+    );
+    await refuse(
+      'a negative capacity',
+      'PUT',
+      '/businesses/biz-bad/agents/bad.a',
+      admin,
+      400,
+      'VALIDATION_FAILED',
+      {
+        capacity: -1,
+      },
+    );
+    await refuse(
+      'an agent for an unknown business',
+      'PUT',
+      '/businesses/biz-nope/agents/bad.a',
+      admin,
+      404,
+      'NOT_FOUND',
+      {
+        capacity: 1,
+      },
+    );
+
+    // The snapshot does see changes: an allowed escalation changes it.
+    const escalated = await api('POST', `/conversations/${id2}/escalate`, a);
+    assert.equal(escalated.status, 200, JSON.stringify(escalated.body));
+    assert.equal(escalated.body.business.priority, 'high');
+    assert.notEqual(await snapshot(), before);
+  });
+
+  // ---- queue positions over the socket -----------------------------------------------------------
+
+  it('every status change sends conversation:updated to the customer and agents involved, and new positions to everyone behind', async (t) => {
+    await putBusiness('biz-queue', ALWAYS);
+    await putAgent('biz-queue', 'q.a', 1);
+    await putAgent('biz-queue', 'q.b', 1);
+    const qa = await user(t, 'q.a', true);
+    const qb = await user(t, 'q.b', true);
+    await waitPresence('biz-queue', qa.id, 'online');
+    await waitPresence('biz-queue', qb.id, 'online');
+    const cs: User[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i <= 6; i++) {
+      const c = await user(t, `q.c${i}`, true);
+      cs.push(c);
+      ids.push((await open(c, 'biz-queue')).id);
+    }
+    const everyone = [qa, qb, ...cs];
+    const mark = () => new Map(everyone.map((u) => [u.id, u.updates.length]));
+
+    /**
+     * After a change: each customer's socket got an update of their conversation with the expected
+     * state, and it agrees with what GET says; the agents listed got it too.
+     */
+    async function expectStates(
+      since: Map<string, number>,
+      expected: Record<number, [status: string, agent: string | null, position: number | null]>,
+      agentsOf: Record<number, User[]> = {},
+    ): Promise<void> {
+      for (const [i, [status, agent, position]] of Object.entries(expected).map(
+        ([k, v]) => [Number(k), v] as const,
+      )) {
+        const match = (b: any) =>
+          b.status === status && b.assignedAgentId === agent && b.queuePosition === position;
+        const what = `q.c${i} ${status} ${agent} ${position}`;
+        const rest = (await view(cs[i]!, ids[i]!)).business;
+        assert.deepEqual(
+          [rest.status, rest.assignedAgentId, rest.queuePosition],
+          [status, agent, position],
+          what,
+        );
+        for (const u of [cs[i]!, ...(agentsOf[i] ?? [])])
+          await waitUpdate(u, since.get(u.id)!, ids[i]!, match, `${what} (to ${u.id})`);
+      }
+    }
+
+    // From the start: every socket was connected before the conversations were opened.
+    let since = new Map(everyone.map((u) => [u.id, 0]));
+    await expectStates(
+      since,
+      {
+        0: ['assigned', 'q.a', null],
+        1: ['assigned', 'q.b', null],
+        2: ['queued', null, 1],
+        3: ['queued', null, 2],
+        4: ['queued', null, 3],
+        5: ['queued', null, 4],
+        6: ['queued', null, 5],
+      },
+      { 0: [qa], 1: [qb] },
+    );
+
+    // Escalating the last one: it goes first, everyone it overtook moves back one.
+    since = mark();
+    const esc = await api('POST', `/conversations/${ids[6]}/escalate`, admin);
+    assert.equal(esc.status, 200, JSON.stringify(esc.body));
+    await expectStates(since, {
+      6: ['queued', null, 1],
+      2: ['queued', null, 2],
+      3: ['queued', null, 3],
+      4: ['queued', null, 4],
+      5: ['queued', null, 5],
+    });
+    assert.equal(cs[6]!.updates.at(-1).business.priority, 'high');
+
+    // q.a resolves c0: c6 (high) is assigned to q.a; everyone still queued moves up one.
+    since = mark();
+    assert.equal((await api('POST', `/conversations/${ids[0]}/resolve`, qa)).status, 200);
+    await expectStates(
+      since,
+      {
+        0: ['resolved', null, null],
+        6: ['assigned', 'q.a', null],
+        2: ['queued', null, 1],
+        3: ['queued', null, 2],
+        4: ['queued', null, 3],
+        5: ['queued', null, 4],
+      },
+      { 0: [qa], 6: [qa] },
+    );
+
+    // More capacity for q.b: the head of the queue is assigned, the others move up.
+    since = mark();
+    await putAgent('biz-queue', 'q.b', 2);
+    await expectStates(
+      since,
+      {
+        2: ['assigned', 'q.b', null],
+        3: ['queued', null, 1],
+        4: ['queued', null, 2],
+        5: ['queued', null, 3],
+      },
+      { 2: [qb] },
+    );
+
+    // A queued conversation transferred by an admin to an (offline) agent with capacity: out of the queue.
+    await putAgent('biz-queue', 'q.z', 1);
+    since = mark();
+    const tr = await api('POST', `/conversations/${ids[4]}/transfer`, admin, { agentId: 'q.z' });
+    assert.equal(tr.status, 200, JSON.stringify(tr.body));
+    await expectStates(since, {
+      4: ['assigned', 'q.z', null],
+      3: ['queued', null, 1],
+      5: ['queued', null, 2],
+    });
+
+    // q.b removed: c1 and c2 go back to the queue ahead of the newer ones, who move back.
+    since = mark();
+    assert.equal((await api('DELETE', '/businesses/biz-queue/agents/q.b', admin)).status, 204);
+    await expectStates(
+      since,
+      {
+        1: ['queued', null, 1],
+        2: ['queued', null, 2],
+        3: ['queued', null, 3],
+        5: ['queued', null, 4],
+      },
+      { 1: [qb], 2: [qb] },
+    );
+
+    // An assigned conversation escalated (by another agent of the business): its customer and its agent hear of it.
+    const qz = await user(t, 'q.z', true);
+    await waitPresence('biz-queue', qz.id, 'online');
+    since = mark();
+    const sinceZ = qz.updates.length;
+    assert.equal((await api('POST', `/conversations/${ids[4]}/escalate`, qa)).status, 200);
+    const high = (b: any) => b.priority === 'high' && b.status === 'assigned' && b.assignedAgentId === 'q.z';
+    await waitUpdate(cs[4]!, since.get(cs[4]!.id)!, ids[4]!, high, 'escalated');
+    await waitUpdate(qz, sinceZ, ids[4]!, high, 'escalated (agent)');
+  });
+
+  it('a conversation that waited while closed queues in its place when routed, and those it overtakes hear their new position', async (t) => {
+    // Closed now: the only opening is in two days.
+    const now = new Date();
+    const inTwoDays = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 2, 10));
+    await putBusiness('biz-late', [
+      { day: DAYS[(inTwoDays.getUTCDay() + 6) % 7]!, open: '10:00', close: '11:00' },
+    ]);
+    await putAgent('biz-late', 'late.agent', 0);
+    const early = await user(t, 'late.early', true);
+    const c = await open(early, 'biz-late');
+    assert.equal(c.business.status, 'closed');
+
+    // Open around the clock now; two newer customers queue (the agent takes nobody).
+    await putBusiness('biz-late', ALWAYS);
+    const newer = [await user(t, 'late.n1', true), await user(t, 'late.n2', true)];
+    const newIds: string[] = [];
+    for (const u of newer) newIds.push((await open(u, 'biz-late')).id);
+    assert.deepEqual(
+      await Promise.all(newer.map(async (u, i) => (await view(u, newIds[i])).business.queuePosition)),
+      [1, 2],
+    );
+
+    // The early customer writes: routed, queued in the place it has had since it was opened.
+    const since = [early, ...newer].map((u) => u.updates.length);
+    const sent = await api('POST', `/conversations/${c.id}/messages`, early, {
+      clientMessageId: randomUUID(),
+      content: { text: 'hello again' },
+    });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    await waitUpdate(
+      early,
+      since[0]!,
+      c.id,
+      (b) => b.status === 'queued' && b.queuePosition === 1,
+      'queued first',
+    );
+    for (const [i, u] of newer.entries()) {
+      assert.equal((await view(u, newIds[i])).business.queuePosition, i + 2);
+      await waitUpdate(u, since[i + 1]!, newIds[i], (b) => b.queuePosition === i + 2, `${u.id} moved back`);
+    }
+  });
+
+  // ---- the chat list -----------------------------------------------------------------------------
+
+  it('business conversations carry the business profile in the chat list and in updates', async (t) => {
+    await putBusiness('biz-list', ALWAYS);
+    await putAgent('biz-list', 'list.agent', 2);
+    const agent = await user(t, 'list.agent', true);
+    await waitPresence('biz-list', agent.id, 'online');
+    const customer = await user(t, 'list.customer', true);
+    const direct = await api('POST', '/conversations', customer, {
+      type: 'direct',
+      participantIds: ['list.friend'],
+    });
+    assert.equal(direct.status, 201);
+    const c = await open(customer, 'biz-list');
+    assert.deepEqual(c.business.profile, businessProfile('biz-list'));
+
+    const list = async (u: User) => {
+      const res = await api('GET', '/conversations?limit=100', u);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body.items as any[];
+    };
+    const mine = await list(customer);
+    assert.deepEqual(
+      mine.map((x) => [x.id, x.type]).sort(),
+      [
+        [c.id, 'business'],
+        [direct.body.id, 'direct'],
+      ].sort(),
+    );
+    const item = mine.find((x) => x.id === c.id)!;
+    assert.deepEqual(item.business, {
+      id: 'biz-list',
+      profile: businessProfile('biz-list'),
+      status: 'assigned',
+      assignedAgentId: agent.id,
+      queuePosition: null,
+      priority: 'normal',
+      opensAt: null,
+    });
+    assert.deepEqual(
+      item.participants.map((p: any) => [p.userId, p.role, p.profile]).sort(),
+      [
+        [agent.id, 'agent', userProfile(agent.id)],
+        [customer.id, 'customer', userProfile(customer.id)],
+      ].sort(),
+    );
+    assert.equal(mine.find((x) => x.id === direct.body.id)!.business, null);
+    // The agent's chat list too.
+    const theirs = (await list(agent)).find((x) => x.id === c.id);
+    assert.deepEqual(theirs?.business.profile, businessProfile('biz-list'));
+    // And the socket updates.
+    const update = await until(
+      () => customer.updates.find((u) => u.id === c.id && u.business?.status === 'assigned'),
+      'assigned update',
+      10,
+    );
+    assert.deepEqual(update.business.profile, businessProfile('biz-list'));
+  });
+});
