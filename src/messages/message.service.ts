@@ -37,6 +37,13 @@ interface SendJob {
 
 type SendResult = { message: Message; created: boolean };
 
+/** FNV-1a over the id's characters: spreads conversations over the send lanes. */
+function laneHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 const conflict = () =>
   new AppError('CONFLICT', 'clientMessageId was already used for a message in another conversation');
 
@@ -61,8 +68,10 @@ export class MessageService {
         ),
       );
     this.batcher = new SendBatcher(sendBatch, {
-      // Leave part of the pool to reads (history, chat list) while sends saturate.
-      maxInFlight: Math.max(1, Math.floor(config.DATABASE_POOL_SIZE / 2)),
+      // One lane per connection, half the pool: the rest stays for reads (history, chat list) and
+      // read pointers while sends saturate. A conversation's sends always share a lane.
+      lanes: Math.max(1, Math.floor(config.DATABASE_POOL_SIZE / 2)),
+      laneOf: (job) => laneHash(job.conversationId),
       maxBatch: 200,
       maxQueue: config.SEND_QUEUE_MAX,
       maxWaitMs: config.SEND_QUEUE_WAIT_MS,

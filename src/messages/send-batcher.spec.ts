@@ -20,7 +20,7 @@ describe('SendBatcher', () => {
         if (batches.length === 1) await gate.promise;
         return inputs.map((i) => i * 10);
       },
-      { maxInFlight: 1, maxBatch: 100, maxQueue: 1000, maxWaitMs: 10_000, overloaded },
+      { lanes: 1, maxBatch: 100, maxQueue: 1000, maxWaitMs: 10_000, overloaded },
     );
     const first = batcher.submit(1);
     const rest = [2, 3, 4, 5].map((i) => batcher.submit(i));
@@ -37,7 +37,7 @@ describe('SendBatcher', () => {
         if (++call === 1) throw new Error('db down');
         return inputs.map((i) => (i % 2 ? i : new Error(`even ${i}`)));
       },
-      { maxInFlight: 1, maxBatch: 2, maxQueue: 1000, maxWaitMs: 10_000, overloaded },
+      { lanes: 1, maxBatch: 2, maxQueue: 1000, maxWaitMs: 10_000, overloaded },
     );
     const results = await Promise.allSettled([1, 2, 3, 4].map((i) => batcher.submit(i)));
     assert.equal(results[0]!.status, 'rejected');
@@ -57,7 +57,7 @@ describe('SendBatcher', () => {
         await gate.promise;
         return inputs;
       },
-      { maxInFlight: 1, maxBatch: 10, maxQueue: 2, maxWaitMs: 100, overloaded, now: () => now },
+      { lanes: 1, maxBatch: 10, maxQueue: 2, maxWaitMs: 100, overloaded, now: () => now },
     );
     const running = batcher.submit(1);
     const waiting = [batcher.submit(2), batcher.submit(3)];
@@ -67,5 +67,36 @@ describe('SendBatcher', () => {
     await running;
     for (const w of waiting) await assert.rejects(w, /overloaded/);
     assert.deepEqual(ran, [1]);
+  });
+
+  it('runs one batch per lane at a time: a lane waits for itself, never for another lane', async () => {
+    const gates = new Map<number, ReturnType<typeof deferred>>();
+    const started: number[][] = [];
+    const batcher = new SendBatcher<number, number>(
+      async (inputs) => {
+        started.push(inputs);
+        const gate = deferred();
+        gates.set(inputs[0]!, gate);
+        await gate.promise;
+        return inputs;
+      },
+      // Lane = the tens digit: 10, 11, 12 share lane 1; 20 is lane 2.
+      { lanes: 4, laneOf: (i) => Math.floor(i / 10), maxBatch: 100, maxQueue: 1000, maxWaitMs: 10_000, overloaded },
+    );
+    const a = batcher.submit(10);
+    const b = [batcher.submit(11), batcher.submit(12)];
+    const c = batcher.submit(20);
+    // 10 and 20 run at once (two lanes); 11 and 12 wait for 10, their lane's batch.
+    assert.deepEqual(started, [[10], [20]]);
+    assert.equal(batcher.queued, 2);
+    gates.get(20)!.resolve();
+    assert.equal(await c, 20);
+    assert.deepEqual(started, [[10], [20]]);
+    gates.get(10)!.resolve();
+    assert.equal(await a, 10);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(started, [[10], [20], [11, 12]]);
+    gates.get(11)!.resolve();
+    assert.deepEqual(await Promise.all(b), [11, 12]);
   });
 });

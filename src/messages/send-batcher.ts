@@ -1,71 +1,95 @@
 /**
- * Groups concurrent work into batches without adding delay: a batch starts as soon as one of
- * `maxInFlight` slots is free, with everything that queued meanwhile (up to `maxBatch`). Under
- * light load every batch holds one item; under heavy load the batches grow and the round trips
- * per item fall.
+ * Groups concurrent work into batches without adding delay, in `lanes` independent lanes: an item
+ * goes to the lane `laneOf(item)` names, and a lane runs one batch at a time, starting as soon as
+ * it is free, with everything that queued in it meanwhile (up to `maxBatch`). Under light load every
+ * batch holds one item; under heavy load the batches grow and the round trips per item fall.
  *
- * The queue is bounded, by length and by waiting time: past saturation new work is refused at once
- * (and work that waited too long is refused before it starts), instead of latency growing without
- * bound. Refused work was never started, so the caller can safely retry it.
+ * Lanes are for work that locks: sends of one conversation always share a lane, so two batches in
+ * flight never wait for each other's row locks (with shared slots instead, every batch of random
+ * conversations overlaps every other, and they run one after another behind the locks).
+ *
+ * The queue is bounded, by length (over all lanes) and by waiting time: past saturation new work is
+ * refused at once (and work that waited too long is refused before it starts), instead of latency
+ * growing without bound. Refused work was never started, so the caller can safely retry it.
  */
+interface Item<In, Out> {
+  input: In;
+  enqueuedAt: number;
+  resolve: (out: Out) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface SendBatcherOptions<In> {
+  /** How many batches may run at once, one per lane. */
+  lanes: number;
+  /** The lane of an item, any integer (taken modulo `lanes`); without it, items go round-robin. */
+  laneOf?: (input: In) => number;
+  maxBatch: number;
+  maxQueue: number;
+  maxWaitMs: number;
+  overloaded: () => Error;
+  now?: () => number;
+}
+
 export class SendBatcher<In, Out> {
-  private queue: {
-    input: In;
-    enqueuedAt: number;
-    resolve: (out: Out) => void;
-    reject: (err: unknown) => void;
-  }[] = [];
-  private inFlight = 0;
+  private readonly lanes: { queue: Item<In, Out>[]; busy: boolean }[];
+  private total = 0;
+  private next = 0;
 
   constructor(
     private readonly run: (inputs: In[]) => Promise<(Out | Error)[]>,
-    private readonly opts: {
-      maxInFlight: number;
-      maxBatch: number;
-      maxQueue: number;
-      maxWaitMs: number;
-      overloaded: () => Error;
-      now?: () => number;
-    },
-  ) {}
+    private readonly opts: SendBatcherOptions<In>,
+  ) {
+    this.lanes = Array.from({ length: Math.max(1, opts.lanes) }, () => ({ queue: [], busy: false }));
+  }
 
+  /** Items waiting (not yet in a running batch), over all lanes. */
   get queued(): number {
-    return this.queue.length;
+    return this.total;
   }
 
   submit(input: In): Promise<Out> {
-    if (this.queue.length >= this.opts.maxQueue) return Promise.reject(this.opts.overloaded());
+    if (this.total >= this.opts.maxQueue) return Promise.reject(this.opts.overloaded());
+    const lane = this.lanes[this.laneIndex(input)]!;
     return new Promise<Out>((resolve, reject) => {
-      this.queue.push({ input, enqueuedAt: this.now(), resolve, reject });
-      this.pump();
+      lane.queue.push({ input, enqueuedAt: this.now(), resolve, reject });
+      this.total++;
+      this.pump(lane);
     });
+  }
+
+  private laneIndex(input: In): number {
+    const n = this.lanes.length;
+    // Without laneOf, items are spread round-robin: no ordering or locking between them is implied.
+    const k = this.opts.laneOf ? this.opts.laneOf(input) : this.next++;
+    return ((k % n) + n) % n;
   }
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
   }
 
-  private pump(): void {
-    while (this.inFlight < this.opts.maxInFlight && this.queue.length) {
+  private pump(lane: { queue: Item<In, Out>[]; busy: boolean }): void {
+    while (!lane.busy && lane.queue.length) {
+      const taken = lane.queue.splice(0, this.opts.maxBatch);
+      this.total -= taken.length;
       const deadline = this.now() - this.opts.maxWaitMs;
-      const batch = this.queue.splice(0, this.opts.maxBatch).filter((item) => {
+      const batch = taken.filter((item) => {
         if (item.enqueuedAt >= deadline) return true;
         item.reject(this.opts.overloaded());
         return false;
       });
       if (!batch.length) continue;
-      this.inFlight++;
+      lane.busy = true;
       this.run(batch.map((b) => b.input))
         .then(
           (outs) =>
-            batch.forEach((b, i) =>
-              outs[i] instanceof Error ? b.reject(outs[i]) : b.resolve(outs[i] as Out),
-            ),
+            batch.forEach((b, i) => (outs[i] instanceof Error ? b.reject(outs[i]) : b.resolve(outs[i] as Out))),
           (err: unknown) => batch.forEach((b) => b.reject(err)),
         )
         .finally(() => {
-          this.inFlight--;
-          this.pump();
+          lane.busy = false;
+          this.pump(lane);
         });
     }
   }
