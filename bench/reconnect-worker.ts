@@ -215,7 +215,11 @@ function attempt(p: Pending): void {
     .timeout(init.ackTimeoutMs)
     .emit(
       'message:send',
-      { conversationId: p.user.conversationId, clientMessageId: p.clientMessageId, content: { text: p.text } },
+      {
+        conversationId: p.user.conversationId,
+        clientMessageId: p.clientMessageId,
+        content: { text: p.text },
+      },
       (err: Error | null, res?: { ok: boolean; data?: { seq: number }; error?: { code: string } }) => {
         p.inFlight = false;
         if (!pending.has(p.clientMessageId)) return; // an earlier attempt's ack already came

@@ -156,8 +156,7 @@ export const reconnectScenario: Scenario = {
 
     const sum = (k: keyof WorkerResult) => results.reduce((n, r) => n + (r[k] as number), 0);
     const errors: Record<string, number> = {};
-    for (const r of results)
-      for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+    for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
     const acked = results.flatMap((r) => r.acked);
 
     // Stored once, at the acked seq; no (sender, clientMessageId) twice; seqs 1..n per conversation.
@@ -178,7 +177,8 @@ export const reconnectScenario: Scenario = {
     const ackedIds = new Set(acked.map((a) => a[0]));
     const storedNotAcked = [...byCmid.keys()].filter((k) => !ackedIds.has(k)).length;
     const perConv = new Map<string, number[]>();
-    for (const m of msgRows) perConv.set(m.conversation_id, [...(perConv.get(m.conversation_id) ?? []), m.seq]);
+    for (const m of msgRows)
+      perConv.set(m.conversation_id, [...(perConv.get(m.conversation_id) ?? []), m.seq]);
     let seqHoles = 0;
     for (const c of convRows) {
       const seqs = (perConv.get(c.id) ?? []).sort((a, b) => a - b);
@@ -190,7 +190,12 @@ export const reconnectScenario: Scenario = {
     const connect = summarize(results.flatMap((r) => r.connectMs));
     const result = {
       config: { sockets, rate, durationS, dropPct, instances, workers: workerCount, ackTimeoutMs },
-      connections: { connected, seconds: connectS, perSecond: Math.round(connected / connectS), connectMs: connect },
+      connections: {
+        connected,
+        seconds: connectS,
+        perSecond: Math.round(connected / connectS),
+        connectMs: connect,
+      },
       messages: {
         sent: sum('sent'),
         attempts: sum('attempts'),
@@ -202,7 +207,11 @@ export const reconnectScenario: Scenario = {
         ackMs: ack,
         deliveryMs: delivery,
       },
-      drops: { dropped: sum('drops'), reconnects: sum('reconnects'), notConnectedAtEnd: sum('notConnectedAtEnd') },
+      drops: {
+        dropped: sum('drops'),
+        reconnects: sum('reconnects'),
+        notConnectedAtEnd: sum('notConnectedAtEnd'),
+      },
       recovery: {
         catchUpRequests: sum('catchUpRequests'),
         catchUpMessages: sum('catchUpMessages'),

@@ -81,7 +81,14 @@ describe('SendBatcher', () => {
         return inputs;
       },
       // Lane = the tens digit: 10, 11, 12 share lane 1; 20 is lane 2.
-      { lanes: 4, laneOf: (i) => Math.floor(i / 10), maxBatch: 100, maxQueue: 1000, maxWaitMs: 10_000, overloaded },
+      {
+        lanes: 4,
+        laneOf: (i) => Math.floor(i / 10),
+        maxBatch: 100,
+        maxQueue: 1000,
+        maxWaitMs: 10_000,
+        overloaded,
+      },
     );
     const a = batcher.submit(10);
     const b = [batcher.submit(11), batcher.submit(12)];

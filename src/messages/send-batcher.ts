@@ -84,7 +84,9 @@ export class SendBatcher<In, Out> {
       this.run(batch.map((b) => b.input))
         .then(
           (outs) =>
-            batch.forEach((b, i) => (outs[i] instanceof Error ? b.reject(outs[i]) : b.resolve(outs[i] as Out))),
+            batch.forEach((b, i) =>
+              outs[i] instanceof Error ? b.reject(outs[i]) : b.resolve(outs[i] as Out),
+            ),
           (err: unknown) => batch.forEach((b) => b.reject(err)),
         )
         .finally(() => {
