@@ -211,36 +211,34 @@ function attempt(p: Pending): void {
   p.attempts++;
   result.attempts++;
   if (p.attempts > 1) result.retries++;
-  p.user.socket
-    .timeout(init.ackTimeoutMs)
-    .emit(
-      'message:send',
-      {
-        conversationId: p.user.conversationId,
-        clientMessageId: p.clientMessageId,
-        content: { text: p.text },
-      },
-      (err: Error | null, res?: { ok: boolean; data?: { seq: number }; error?: { code: string } }) => {
-        p.inFlight = false;
-        if (!pending.has(p.clientMessageId)) return; // an earlier attempt's ack already came
-        if (err || !res) {
-          count(`timeout`);
-          return retryLater(p, 0);
-        }
-        if (res.ok && res.data) {
-          pending.delete(p.clientMessageId);
-          result.acked.push([p.clientMessageId, p.user.conversationId, res.data.seq]);
-          result.ackMs.push(nowMs() - p.firstAt);
-          see(p.user, res.data.seq);
-          return;
-        }
-        const code = res.error?.code ?? 'UNKNOWN';
-        count(code);
-        if (code === 'SERVICE_UNAVAILABLE' || code === 'RATE_LIMITED') return retryLater(p, 500);
+  p.user.socket.timeout(init.ackTimeoutMs).emit(
+    'message:send',
+    {
+      conversationId: p.user.conversationId,
+      clientMessageId: p.clientMessageId,
+      content: { text: p.text },
+    },
+    (err: Error | null, res?: { ok: boolean; data?: { seq: number }; error?: { code: string } }) => {
+      p.inFlight = false;
+      if (!pending.has(p.clientMessageId)) return; // an earlier attempt's ack already came
+      if (err || !res) {
+        count(`timeout`);
+        return retryLater(p, 0);
+      }
+      if (res.ok && res.data) {
         pending.delete(p.clientMessageId);
-        result.gaveUp++;
-      },
-    );
+        result.acked.push([p.clientMessageId, p.user.conversationId, res.data.seq]);
+        result.ackMs.push(nowMs() - p.firstAt);
+        see(p.user, res.data.seq);
+        return;
+      }
+      const code = res.error?.code ?? 'UNKNOWN';
+      count(code);
+      if (code === 'SERVICE_UNAVAILABLE' || code === 'RATE_LIMITED') return retryLater(p, 500);
+      pending.delete(p.clientMessageId);
+      result.gaveUp++;
+    },
+  );
 }
 
 function count(code: string): void {

@@ -9,6 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { chatListHelp, chatListScenario } from './chat-list';
+import { tracingCostHelp, tracingCostScenario } from './tracing-cost';
+import { loadgenHelp, loadgenScenario } from './loadgen';
 import { reconnectHelp, reconnectScenario } from './reconnect';
 import { loadAverage, machineInfo } from './lib/machine';
 import type { Flags, Scenario } from './lib/scenario';
@@ -17,7 +19,9 @@ import { ADMIN_URL } from '../test/support/db';
 
 const SCENARIOS: Record<string, { scenario: Scenario; help: string }> = {
   'chat-list': { scenario: chatListScenario, help: chatListHelp },
+  'tracing-cost': { scenario: tracingCostScenario, help: tracingCostHelp },
   reconnect: { scenario: reconnectScenario, help: reconnectHelp },
+  loadgen: { scenario: loadgenScenario, help: loadgenHelp },
 };
 
 const COMMON = {

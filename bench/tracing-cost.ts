@@ -1,0 +1,341 @@
+/**
+ * `npm run bench -- --scenario tracing-cost`: what OpenTelemetry tracing (issue #12) costs on the
+ * direct send path. Three instances of the service run as child processes (`src/main.ts`, as
+ * `npm start` runs it) on one database and Redis: tracing off, on at 10 % sampling
+ * (`OTEL_TRACES_SAMPLER=traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.1`) and on at 100 %, the two
+ * traced ones exporting OTLP/HTTP to a dummy receiver in this process. Each measurement is a closed
+ * loop: `--concurrency` clients, each sending to its own direct conversation over keep-alive
+ * HTTP for `--seconds`; the modes take turns round after round (rotating which goes first), so a
+ * change in machine load hits them alike. Reported: sends per second and latency percentiles,
+ * pooled over the rounds, and what reached the receiver.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { signDevToken } from '../src/auth/dev-token';
+import { DEV_JWT_SECRET } from '../src/config/env';
+import { createTestDatabase } from '../test/support/db';
+import { JsonClient } from './lib/client';
+import { loadAverage } from './lib/machine';
+import { intFlag, type Flags, type Scenario, type ScenarioContext } from './lib/scenario';
+import { round, summarize, type Summary } from './lib/stats';
+import { heading, table } from './lib/table';
+
+const ROOT = path.resolve(__dirname, '..');
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The goal of issue #12: at 10 % sampling, within 5 % of tracing off. */
+const GOAL_RATIO = 0.05;
+
+export const tracingCostHelp = `tracing-cost flags:
+  --concurrency N   clients sending at once, each to its own direct conversation (default 16)
+  --seconds N       length of one measurement (default 6)
+  --rounds N        measurements per mode, taken in turns (default 4)
+  --warmup N        seconds of untimed sends per mode first (default 3)
+  --log-level L     the instances' LOG_LEVEL (default info; logs go to /dev/null)
+  --protocol P      OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (default) or http/json`;
+
+export const tracingCostScenario: Scenario = {
+  name: 'tracing-cost',
+  description:
+    'Direct sends (POST /conversations/:id/messages) with tracing off, on at 10 % sampling and on at 100 %: ' +
+    'throughput and latency, three instances measured in turns.',
+  options: {
+    concurrency: { type: 'string' },
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
+    warmup: { type: 'string' },
+    'log-level': { type: 'string' },
+    protocol: { type: 'string' },
+  },
+  run,
+};
+
+interface Mode {
+  name: string;
+  sampling: string;
+  env: Record<string, string>;
+}
+
+/** The dummy OTLP/HTTP receiver: answers 200 to everything and counts what it got. */
+class Receiver {
+  requests = 0;
+  bytes = 0;
+  spans = 0;
+  private server!: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        this.requests++;
+        this.bytes += body.length;
+        // JSON bodies can be counted span by span; protobuf ones are counted in bytes only.
+        if (String(req.headers['content-type']).includes('json'))
+          this.spans += (body.toString('utf8').match(/"spanId"/g) ?? []).length;
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  snapshot() {
+    return { requests: this.requests, bytes: this.bytes, spans: this.spans };
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** One instance of the service as a child process. */
+async function startInstance(env: Record<string, string>, ctx: ScenarioContext) {
+  const port = await new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port: p } = probe.address() as AddressInfo;
+      probe.close(() => resolve(p));
+    });
+  });
+  const base = { ...process.env };
+  for (const key of Object.keys(base))
+    if (/^(OTEL_|DATABASE_|REDIS_|JWT_|PORT$|HOST$)/.test(key)) delete base[key];
+  const child: ChildProcess = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...base, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let errors = '';
+  child.stderr!.on('data', (d: Buffer) => (errors = (errors + d.toString()).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = ctx.onCleanup(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`an instance exited before it was ready:\n${errors}`);
+    const res = await fetch(`${url}/health/ready`).catch(() => undefined);
+    if (res?.status === 200) break;
+    if (Date.now() > deadline) throw new Error(`an instance was not ready after 60 s:\n${errors}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { url, stop, output: () => errors };
+}
+
+/** `concurrency` closed-loop senders for `ms`: every send's latency, and how long it took in all. */
+async function sendFor(
+  clients: { api: JsonClient; conversationId: string }[],
+  ms: number,
+): Promise<{ latencies: number[]; elapsedMs: number; errors: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const end = start + ms;
+  await Promise.all(
+    clients.map(async ({ api, conversationId }) => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const res = await api.post(`/conversations/${conversationId}/messages`, {
+          clientMessageId: randomUUID(),
+          content: { text: `bench message ${randomBytes(6).toString('hex')}` },
+        });
+        if (res.status === 201) latencies.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  return { latencies, elapsedMs: performance.now() - start, errors };
+}
+
+interface ModeResult {
+  mode: string;
+  sampling: string;
+  sendsPerSecond: number;
+  latency: Summary;
+  errors: number;
+  perRound: number[];
+  exported: { requests: number; bytes: number; spans: number; bytesPerSend: number };
+}
+
+async function run(flags: Flags, ctx: ScenarioContext) {
+  const concurrency = Math.max(1, intFlag(flags, 'concurrency', 16));
+  const seconds = Math.max(1, intFlag(flags, 'seconds', 6));
+  const rounds = Math.max(1, intFlag(flags, 'rounds', 4));
+  const warmup = intFlag(flags, 'warmup', 3);
+  const logLevel = typeof flags['log-level'] === 'string' ? flags['log-level'] : 'info';
+  const protocol = typeof flags.protocol === 'string' ? flags.protocol : 'http/protobuf';
+
+  const receiver = new Receiver();
+  await receiver.start();
+  ctx.onCleanup(() => receiver.stop());
+  const db = await createTestDatabase();
+  ctx.onCleanup(() => db.drop());
+  const otlp = {
+    OTEL_SERVICE_NAME: 'chat-bench',
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+    OTEL_TRACES_SAMPLER: 'traceidratio',
+  };
+  const modes: Mode[] = [
+    { name: 'off', sampling: '—', env: {} },
+    { name: 'on, 10 %', sampling: 'traceidratio 0.1', env: { ...otlp, OTEL_TRACES_SAMPLER_ARG: '0.1' } },
+    { name: 'on, 100 %', sampling: 'traceidratio 1.0', env: { ...otlp, OTEL_TRACES_SAMPLER_ARG: '1.0' } },
+  ];
+  const common = {
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: `bench${randomBytes(3).toString('hex')}:`,
+    MIGRATIONS_RUN: 'false',
+    LOG_LEVEL: logLevel,
+    REST_RATE_LIMIT: '1000000',
+    MESSAGE_RATE_LIMIT: '1000000',
+    RETENTION_SWEEP_S: '0',
+    ROUTING_SWEEP_S: '0',
+  };
+  ctx.log(`starting ${modes.length} instances (${modes.map((m) => m.name).join(', ')})`);
+  const instances = [];
+  for (const mode of modes) instances.push(await startInstance({ ...common, ...mode.env }, ctx));
+
+  // One direct conversation per client and instance (no instance waits on another's row locks).
+  const clients: { api: JsonClient; conversationId: string }[][] = [];
+  for (const [m, instance] of instances.entries()) {
+    const mine = [];
+    for (let i = 0; i < concurrency; i++) {
+      const sender = `bench.m${m}.s${i}`;
+      const api = new JsonClient(
+        instance.url,
+        await signDevToken(sender, { secret: DEV_JWT_SECRET, ttlS: 86_400 }),
+      );
+      const res = await api.post('/conversations', { type: 'direct', participantIds: [`bench.m${m}.r${i}`] });
+      if (res.status !== 201) throw new Error(`could not create a conversation: ${JSON.stringify(res.body)}`);
+      mine.push({ api, conversationId: res.body.id as string });
+    }
+    clients.push(mine);
+  }
+  ctx.onCleanup(async () => clients.flat().forEach((c) => c.api.close()));
+
+  if (warmup)
+    for (const [m, mode] of modes.entries()) {
+      ctx.log(`warm-up: ${mode.name}, ${warmup} s`);
+      await sendFor(clients[m]!, warmup * 1000);
+    }
+  const loadBefore = loadAverage();
+  const samples = modes.map(() => ({
+    latencies: [] as number[],
+    sends: 0,
+    ms: 0,
+    errors: 0,
+    perRound: [] as number[],
+  }));
+  const exported = modes.map(() => ({ requests: 0, bytes: 0, spans: 0 }));
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < modes.length; k++) {
+      const m = (r + k) % modes.length;
+      const before = receiver.snapshot();
+      const res = await sendFor(clients[m]!, seconds * 1000);
+      const s = samples[m]!;
+      s.latencies.push(...res.latencies);
+      s.sends += res.latencies.length;
+      s.ms += res.elapsedMs;
+      s.errors += res.errors;
+      s.perRound.push(round(res.latencies.length / (res.elapsedMs / 1000), 1));
+      ctx.log(
+        `round ${r + 1}/${rounds} ${modes[m]!.name}: ${s.perRound[s.perRound.length - 1]} sends/s, ` +
+          `p99 ${round(summarize(res.latencies).p99, 2)} ms`,
+      );
+      // What arrived while this mode ran (the other instances were idle, their queues empty by then).
+      const after = receiver.snapshot();
+      exported[m]!.requests += after.requests - before.requests;
+      exported[m]!.bytes += after.bytes - before.bytes;
+      exported[m]!.spans += after.spans - before.spans;
+    }
+  }
+  const loadAfter = loadAverage();
+  for (const instance of instances) await instance.stop();
+
+  const results: ModeResult[] = modes.map((mode, m) => {
+    const s = samples[m]!;
+    return {
+      mode: mode.name,
+      sampling: mode.sampling,
+      sendsPerSecond: round(s.sends / (s.ms / 1000), 1),
+      latency: summarize(s.latencies),
+      errors: s.errors,
+      perRound: s.perRound,
+      exported: { ...exported[m]!, bytesPerSend: round(exported[m]!.bytes / Math.max(1, s.sends), 1) },
+    };
+  });
+  const off = results[0]!;
+  const rel = (r: ModeResult) => ({
+    throughput: round(r.sendsPerSecond / off.sendsPerSecond - 1, 4),
+    p99: round(r.latency.p99 / off.latency.p99 - 1, 4),
+  });
+  const tenth = results[1]!;
+  const goal = {
+    goal: `at 10 % sampling, throughput within ${GOAL_RATIO * 100} % of tracing off`,
+    throughputChange: rel(tenth).throughput,
+    p99Change: rel(tenth).p99,
+    met: rel(tenth).throughput >= -GOAL_RATIO,
+  };
+
+  const report = [
+    heading(
+      `Tracing cost: direct sends, ${concurrency} concurrent clients, ${rounds} × ${seconds} s per mode, LOG_LEVEL=${logLevel}, ${protocol}`,
+    ),
+    table(
+      [
+        'tracing',
+        'sampler',
+        'sends/s',
+        'vs off',
+        'p50 ms',
+        'p99 ms',
+        'p99 vs off',
+        'max ms',
+        'errors',
+        'OTLP bytes/send',
+      ],
+      results.map((r) => [
+        r.mode,
+        r.sampling,
+        r.sendsPerSecond,
+        r === off ? '—' : `${(rel(r).throughput * 100).toFixed(1)} %`,
+        r.latency.p50,
+        r.latency.p99,
+        r === off ? '—' : `${(rel(r).p99 * 100).toFixed(1)} %`,
+        r.latency.max,
+        r.errors,
+        r.exported.bytesPerSend,
+      ]),
+    ),
+    '',
+    `per round (sends/s): ${results.map((r) => `${r.mode}: ${r.perRound.join(', ')}`).join('; ')}`,
+    `goal: ${goal.goal}: ${goal.met ? 'met' : 'NOT met'} (${(goal.throughputChange * 100).toFixed(1)} %)`,
+    `load average before/after: ${loadBefore.join(' ')} / ${loadAfter.join(' ')}`,
+  ].join('\n');
+  return {
+    result: {
+      concurrency,
+      seconds,
+      rounds,
+      warmup,
+      logLevel,
+      protocol,
+      results,
+      goal,
+      loadBefore,
+      loadAfter,
+    },
+    report,
+  };
+}
