@@ -16,6 +16,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Socket } from 'socket.io-client';
+import { RoutingService } from '../src/business/routing.service';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -875,6 +876,85 @@ describe('business administration and bad input', () => {
       assert.equal((await view(u, newIds[i])).business.queuePosition, i + 2);
       await waitUpdate(u, since[i + 1]!, newIds[i], (b) => b.queuePosition === i + 2, `${u.id} moved back`);
     }
+  });
+
+  it('at opening time the waiting conversations are routed oldest first, whatever opening each was told', async (t) => {
+    // Closed now. The older customer is told the business opens in two days; the hours then gain
+    // tomorrow, and the newer customer is told tomorrow. At a time both are due, the older one is first.
+    const now = new Date();
+    const day = (d: number) =>
+      new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + d, 10));
+    const range = (d: number) => ({
+      day: DAYS[(day(d).getUTCDay() + 6) % 7]!,
+      open: '10:00',
+      close: '11:00',
+    });
+    await putBusiness('biz-opening', [range(2)]);
+    await putAgent('biz-opening', 'opening.agent', 1);
+    const agent = await user(t, 'opening.agent', true);
+    await waitPresence('biz-opening', agent.id, 'online');
+    const older = await user(t, 'opening.older');
+    const x = await open(older, 'biz-opening');
+    assert.deepEqual([x.business.status, x.business.opensAt], ['closed', day(2).toISOString()]);
+    await putBusiness('biz-opening', [range(1), range(2)]);
+    const newer = await user(t, 'opening.newer');
+    const y = await open(newer, 'biz-opening');
+    assert.deepEqual([y.business.status, y.business.opensAt], ['closed', day(1).toISOString()]);
+    for (const [u, c] of [
+      [older, x],
+      [newer, y],
+    ] as const) {
+      const sent = await api('POST', `/conversations/${c.id}/messages`, u, {
+        clientMessageId: randomUUID(),
+        content: { text: 'anyone?' },
+      });
+      assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    }
+
+    await app.app.get(RoutingService).sweep(new Date(day(2).getTime() + 30 * 60_000));
+    const [vx, vy] = [(await view(older, x.id)).business, (await view(newer, y.id)).business];
+    assert.deepEqual([vx.status, vx.assignedAgentId], ['assigned', agent.id]);
+    assert.deepEqual([vy.status, vy.queuePosition], ['queued', 1]);
+  });
+
+  it('a resolved conversation re-opened while closed waits from when it was re-opened, not from its first place', async (t) => {
+    await putBusiness('biz-again', ALWAYS);
+    await putAgent('biz-again', 'again.agent', 1);
+    const agent = await user(t, 'again.agent', true);
+    await waitPresence('biz-again', agent.id, 'online');
+    const returning = await user(t, 'again.returning');
+    const a = await open(returning, 'biz-again');
+    assert.equal(a.business.status, 'assigned');
+    assert.equal((await api('POST', `/conversations/${a.id}/resolve`, agent)).status, 200);
+
+    // Closed now, open in two days; a new customer writes, then the returning one writes again.
+    const now = new Date();
+    const opening = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 2, 10));
+    await putBusiness('biz-again', [
+      { day: DAYS[(opening.getUTCDay() + 6) % 7]!, open: '10:00', close: '11:00' },
+    ]);
+    const first = await user(t, 'again.first');
+    const b = await open(first, 'biz-again');
+    assert.equal(b.business.status, 'closed');
+    for (const [u, c] of [
+      [first, b],
+      [returning, a],
+    ] as const) {
+      const sent = await api('POST', `/conversations/${c.id}/messages`, u, {
+        clientMessageId: randomUUID(),
+        content: { text: 'hello?' },
+      });
+      assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    }
+    await until(
+      async () => (await view(returning, a.id)).business.status === 'closed',
+      're-opened while closed',
+    );
+
+    await app.app.get(RoutingService).sweep(new Date(opening.getTime() + 60_000));
+    const [va, vb] = [(await view(returning, a.id)).business, (await view(first, b.id)).business];
+    assert.deepEqual([vb.status, vb.assignedAgentId], ['assigned', agent.id]);
+    assert.deepEqual([va.status, va.queuePosition], ['queued', 1]);
   });
 
   // ---- the chat list -----------------------------------------------------------------------------

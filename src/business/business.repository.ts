@@ -226,11 +226,22 @@ export class BusinessRepository {
     );
   }
 
-  async setClosed(tx: Queryable, conversationId: string, opensAt: Date | null): Promise<void> {
-    await tx.query(`UPDATE conversations SET business_status = 'closed', opens_at = $2 WHERE id = $1`, [
-      conversationId,
-      opensAt,
-    ]);
+  /**
+   * Closed until `opensAt`. `reopened`: a resolved conversation the customer wrote into again; its
+   * place in the queue (taken at opening time, see `setQueued`) is from now, not from its first routing.
+   */
+  async setClosed(
+    tx: Queryable,
+    conversationId: string,
+    opensAt: Date | null,
+    reopened: boolean,
+  ): Promise<void> {
+    await tx.query(
+      `UPDATE conversations SET business_status = 'closed', opens_at = $2,
+              queued_at = CASE WHEN $3 THEN clock_timestamp() ELSE queued_at END
+        WHERE id = $1`,
+      [conversationId, opensAt, reopened],
+    );
   }
 
   async setPriority(tx: Queryable, conversationId: string, priority: Priority): Promise<void> {
@@ -276,13 +287,17 @@ export class BusinessRepository {
     );
   }
 
-  /** Closed conversations due to open, with at least one customer message: what the opening job routes. */
+  /**
+   * Closed conversations due to open, with at least one customer message: what the opening job routes.
+   * In queue order (the place each keeps, see `setQueued`), not by `opens_at`: each is drained as it is
+   * routed, so routing a newer one first would give it an agent before an older one.
+   */
   dueToOpen(now: Date): Promise<{ id: string; business_id: string }[]> {
     return this.db.query(
       `SELECT c.id, c.business_id FROM conversations c
         WHERE c.business_status = 'closed' AND c.opens_at <= $1
           AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id)
-        ORDER BY c.opens_at LIMIT 500`,
+        ORDER BY (c.priority = 'normal'), COALESCE(c.queued_at, c.created_at), c.id LIMIT 500`,
       [now],
     );
   }

@@ -103,7 +103,7 @@ export class RoutingService implements OnApplicationBootstrap {
       if (!isOpen(ctx.business.hours, ctx.business.time_zone, now)) {
         if (c.business_status === 'closed') return;
         const opensAt = nextOpening(ctx.business.hours, ctx.business.time_zone, now);
-        await this.business.setClosed(tx, conversationId, opensAt);
+        await this.business.setClosed(tx, conversationId, opensAt, c.business_status === 'resolved');
         const when = opensAt
           ? `we open at ${describeOpening(opensAt, ctx.business.time_zone, now)}`
           : 'we have no opening hours yet';
