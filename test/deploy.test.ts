@@ -198,6 +198,7 @@ describe('Helm values and values.schema.json', () => {
       ['protocol', 'OTEL_EXPORTER_OTLP_PROTOCOL'],
       ['sampler', 'OTEL_TRACES_SAMPLER'],
       ['samplerArg', 'OTEL_TRACES_SAMPLER_ARG'],
+      ['serviceName', 'OTEL_SERVICE_NAME'],
     ])
       assert.match(text, new RegExp(`if \\.${key} \\}\\}\\n${variable}: \\{\\{ \\.${key} \\| quote \\}\\}`));
     assert.deepEqual(

@@ -90,6 +90,9 @@ OTEL_TRACES_SAMPLER: {{ .sampler | quote }}
 {{- if .samplerArg }}
 OTEL_TRACES_SAMPLER_ARG: {{ .samplerArg | quote }}
 {{- end }}
+{{- if .serviceName }}
+OTEL_SERVICE_NAME: {{ .serviceName | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
