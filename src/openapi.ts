@@ -1,9 +1,17 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { ERROR_CODES } from './common/errors';
 
 /** `/docs` (interactive) and `/docs/openapi.json`, generated from the controllers and DTOs. */
 export function setupOpenApi(app: INestApplication): void {
+  SwaggerModule.setup('docs', app, createOpenApiDocument(app), {
+    jsonDocumentUrl: 'docs/openapi.json',
+    yamlDocumentUrl: 'docs/openapi.yaml',
+  });
+}
+
+/** The OpenAPI document of the app's controllers; the client SDK's types are generated from it. */
+export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Chat service')
     .setDescription(
@@ -34,8 +42,5 @@ export function setupOpenApi(app: INestApplication): void {
       details: { type: 'array', items: {} },
     },
   };
-  SwaggerModule.setup('docs', app, document, {
-    jsonDocumentUrl: 'docs/openapi.json',
-    yamlDocumentUrl: 'docs/openapi.yaml',
-  });
+  return document;
 }

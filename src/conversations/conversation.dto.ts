@@ -32,7 +32,10 @@ export class CreateConversationDto {
   @Matches(EXTERNAL_ID, { each: true, message: EXTERNAL_ID_MESSAGE })
   participantIds?: string[];
 
-  @ApiPropertyOptional({ description: 'group only: 1–100 characters, no control characters', example: 'Trip' })
+  @ApiPropertyOptional({
+    description: 'group only: 1–100 characters, no control characters',
+    example: 'Trip',
+  })
   @IsOptional()
   @IsString()
   @Length(1, 100)
@@ -99,6 +102,28 @@ export class ParticipantDto {
   profile!: ProfileDto | null;
 }
 
+export class BusinessInfoDto {
+  @ApiProperty({ example: 'b1' }) id!: string;
+  @ApiProperty({
+    type: ProfileDto,
+    nullable: true,
+    description: 'null when the profile service could not answer',
+  })
+  profile!: ProfileDto | null;
+  @ApiProperty({ enum: ['assigned', 'queued', 'closed', 'resolved'] }) status!: string;
+  @ApiProperty({ type: String, nullable: true }) assignedAgentId!: string | null;
+  @ApiProperty({ type: Number, nullable: true, description: 'position in the queue (1 = next) while queued' })
+  queuePosition!: number | null;
+  @ApiProperty({ enum: ['normal', 'high'] }) priority!: string;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'when a closed business opens next',
+  })
+  opensAt!: string | null;
+}
+
 export class ConversationDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ enum: ['direct', 'group', 'business'] }) type!: string;
@@ -106,8 +131,12 @@ export class ConversationDto {
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) lastActivityAt!: string;
   @ApiProperty({ type: [ParticipantDto] }) participants!: ParticipantDto[];
-  @ApiProperty({ type: Object, nullable: true, description: 'business conversations only (CONTRACT §2)' })
-  business!: null;
+  @ApiProperty({
+    type: BusinessInfoDto,
+    nullable: true,
+    description: 'business conversations only (CONTRACT §2), else null',
+  })
+  business!: BusinessInfoDto | null;
   @ApiProperty({ type: MessageDto, nullable: true }) lastMessage!: MessageDto | null;
   @ApiProperty() lastSeq!: number;
   @ApiProperty({ description: "messages after the caller's lastReadSeq, not theirs, not deleted" })
