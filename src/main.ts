@@ -25,6 +25,15 @@ async function bootstrap(): Promise<void> {
   /* eslint-enable @typescript-eslint/no-require-imports */
   const db = await resolveDatabaseUrl(config, (line) => console.error(line));
   const app = await createApp({ config, databaseUrl: db.url });
+  // A shutdown that cannot finish (a query stuck behind a lock, a dependency that never answers)
+  // must not outlive the orchestrator's grace period: after SHUTDOWN_TIMEOUT_MS the process exits anyway.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    process.once(signal, () => {
+      setTimeout(() => {
+        console.error(`shutdown did not finish within ${config.SHUTDOWN_TIMEOUT_MS} ms: exiting`);
+        process.exit(1);
+      }, config.SHUTDOWN_TIMEOUT_MS).unref();
+    });
   process.once('beforeExit', () => void db.stop());
   app.getHttpServer().once('close', () => void db.stop());
   await app.listen(config.PORT, config.HOST);

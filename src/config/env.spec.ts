@@ -65,6 +65,7 @@ describe('loadConfig', () => {
     assert.equal(c.PROFILE_TIMEOUT_MS, 1000);
     assert.equal(c.BODY_LIMIT_BYTES, 64 * 1024);
     assert.deepEqual(c.CORS_ORIGINS, []);
+    assert.equal(c.SHUTDOWN_TIMEOUT_MS, 15_000);
     assert.equal(c.LOG_LEVEL, 'info');
     assert.equal(c.isProduction, false);
     assert.equal(c.jwtSecret, DEV_JWT_SECRET, 'outside production the dev secret is in force');
@@ -104,6 +105,7 @@ describe('loadConfig', () => {
       PROFILE_TIMEOUT_MS: '250',
       BODY_LIMIT_BYTES: '2048',
       CORS_ORIGINS: 'https://a.example, https://b.example',
+      SHUTDOWN_TIMEOUT_MS: '5000',
       LOG_LEVEL: 'debug',
     };
     const c = loadConfig(env);
@@ -148,6 +150,7 @@ describe('loadConfig', () => {
         PROFILE_TIMEOUT_MS: c.PROFILE_TIMEOUT_MS,
         BODY_LIMIT_BYTES: c.BODY_LIMIT_BYTES,
         CORS_ORIGINS: c.CORS_ORIGINS,
+        SHUTDOWN_TIMEOUT_MS: c.SHUTDOWN_TIMEOUT_MS,
         LOG_LEVEL: c.LOG_LEVEL,
       },
       {
@@ -183,6 +186,7 @@ describe('loadConfig', () => {
         PROFILE_TIMEOUT_MS: 250,
         BODY_LIMIT_BYTES: 2048,
         CORS_ORIGINS: ['https://a.example', 'https://b.example'],
+        SHUTDOWN_TIMEOUT_MS: 5000,
         LOG_LEVEL: 'debug',
       },
     );
@@ -244,6 +248,8 @@ describe('loadConfig', () => {
     ['PROFILE_TIMEOUT_MS', '0'],
     ['BODY_LIMIT_BYTES', '100'],
     ['BODY_LIMIT_BYTES', String(100 * 1024 * 1024)],
+    ['SHUTDOWN_TIMEOUT_MS', '500'],
+    ['SHUTDOWN_TIMEOUT_MS', 'forever'],
     ['LOG_LEVEL', 'verbose'],
   ];
   for (const [variable, value] of bad) {

@@ -72,6 +72,7 @@ const schema = z.object({
   PROFILE_TIMEOUT_MS: int(1, 60_000, 1000),
   BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024, 64 * 1024),
   CORS_ORIGINS: csv,
+  SHUTDOWN_TIMEOUT_MS: int(1000, 600_000, 15_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
