@@ -269,3 +269,220 @@ describe('routing decision: drainQueue()', () => {
     );
   });
 });
+
+describe('routing decision: over random sequences of events', () => {
+  // A model of the business's routing state driven the way RoutingService drives the pure functions:
+  // a conversation arrives (queued, then the queue drained), an agent resolves one (capacity freed,
+  // queue drained), a queued one is escalated, an agent goes online/offline (online: queue drained),
+  // an admin changes a capacity (queue drained).
+  type Event =
+    | { kind: 'arrive'; high: boolean }
+    | { kind: 'resolve'; pick: number }
+    | { kind: 'escalate'; pick: number }
+    | { kind: 'presence'; agent: number; online: boolean }
+    | { kind: 'capacity'; agent: number; capacity: number };
+  const event: fc.Arbitrary<Event> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('arrive' as const), high: fc.boolean() }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('resolve' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('escalate' as const), pick: fc.nat() }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('presence' as const),
+        agent: fc.nat({ max: 3 }),
+        online: fc.boolean(),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('capacity' as const),
+        agent: fc.nat({ max: 3 }),
+        capacity: fc.integer({ min: 0, max: 4 }),
+      }),
+    },
+  );
+  const initialAgents = fc.array(
+    fc.record({ capacity: fc.integer({ min: 0, max: 4 }), online: fc.boolean() }),
+    { minLength: 1, maxLength: 4 },
+  );
+
+  it('property: a load only grows below capacity (never over it), loads are exact, the queue drains in order and never waits beside a free agent', () => {
+    fc.assert(
+      fc.property(initialAgents, fc.array(event, { maxLength: 60 }), (init, events) => {
+        const agents: AgentState[] = init.map((a, i) => ({
+          userId: `agent${i}`,
+          capacity: a.capacity,
+          load: 0,
+          online: a.online,
+          lastAssignedAt: null,
+        }));
+        let queue: QueueEntry[] = [];
+        const assigned = new Map<string, string>(); // conversation -> agent
+        let clock = 0;
+        let n = 0;
+
+        const drain = () => {
+          const before = [...queue].sort(compareQueue).map((e) => e.conversationId);
+          const plan = drainQueue(queue, agents);
+          assert.deepEqual(
+            plan.map((p) => p.conversationId),
+            before.slice(0, plan.length),
+            'the head of the queue, in order',
+          );
+          for (const { conversationId, agentId } of plan) {
+            const a = agents.find((x) => x.userId === agentId)!;
+            assert.ok(a.online, `${agentId} is offline`);
+            assert.ok(a.load < a.capacity, `${agentId} given a conversation at ${a.load}/${a.capacity}`);
+            a.load++;
+            a.lastAssignedAt = at(clock++);
+            assigned.set(conversationId, agentId);
+            queue = queue.filter((q) => q.conversationId !== conversationId);
+          }
+        };
+
+        for (const e of events) {
+          const loadsBefore = agents.map((a) => a.load);
+          if (e.kind === 'arrive') {
+            const conversationId = `c${String(n++).padStart(3, '0')}`;
+            const wasEmpty = queue.length === 0;
+            const decision = route({ open: true, opensAt: null, agents });
+            queue.push({ conversationId, priority: e.high ? 'high' : 'normal', queuedAt: at(clock++) });
+            drain();
+            // With nobody waiting, the pure decision for one conversation is what draining did.
+            if (wasEmpty)
+              assert.deepEqual(
+                decision,
+                assigned.has(conversationId)
+                  ? { kind: 'assign', agentId: assigned.get(conversationId) }
+                  : { kind: 'queue' },
+              );
+          } else if (e.kind === 'resolve') {
+            const held = [...assigned.keys()];
+            if (!held.length) continue;
+            const conversationId = held[e.pick % held.length]!;
+            agents.find((a) => a.userId === assigned.get(conversationId))!.load--;
+            assigned.delete(conversationId);
+            drain();
+          } else if (e.kind === 'escalate') {
+            if (!queue.length) continue;
+            const i = e.pick % queue.length;
+            queue[i] = { ...queue[i]!, priority: 'high' };
+          } else if (e.kind === 'presence') {
+            const a = agents[e.agent % agents.length]!;
+            a.online = e.online;
+            if (e.online) drain();
+          } else {
+            agents[e.agent % agents.length]!.capacity = e.capacity;
+            drain();
+          }
+          for (const [i, a] of agents.entries()) {
+            // Never over capacity through routing: a load above capacity only ever comes from the
+            // capacity being lowered under it, and then it does not grow.
+            assert.ok(
+              a.load <= a.capacity || a.load <= loadsBefore[i]!,
+              `${a.userId}: ${loadsBefore[i]} -> ${a.load} over ${a.capacity}`,
+            );
+            // The load is exactly what the agent holds.
+            assert.equal(a.load, [...assigned.values()].filter((x) => x === a.userId).length);
+          }
+          // Work-conserving: nobody waits while an online agent has room.
+          if (queue.length)
+            assert.ok(
+              !agents.some((a) => a.online && a.load < a.capacity),
+              'a conversation waits beside a free agent',
+            );
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('property: without capacity changes, no agent is ever over capacity', () => {
+    const noCapacityChange = event.filter((e) => e.kind !== 'capacity');
+    fc.assert(
+      fc.property(initialAgents, fc.array(noCapacityChange, { maxLength: 60 }), (init, events) => {
+        const agents: AgentState[] = init.map((a, i) => ({
+          userId: `agent${i}`,
+          capacity: a.capacity,
+          load: 0,
+          online: a.online,
+          lastAssignedAt: null,
+        }));
+        let queue: QueueEntry[] = [];
+        const assigned: { conversationId: string; agentId: string }[] = [];
+        let n = 0;
+        for (const e of events) {
+          if (e.kind === 'arrive')
+            queue.push({
+              conversationId: `c${n}`,
+              priority: e.high ? 'high' : 'normal',
+              queuedAt: at(n++ % 60),
+            });
+          else if (e.kind === 'resolve' && assigned.length) {
+            const [gone] = assigned.splice(e.pick % assigned.length, 1);
+            agents.find((a) => a.userId === gone!.agentId)!.load--;
+          } else if (e.kind === 'escalate' && queue.length) {
+            const i = e.pick % queue.length;
+            queue[i] = { ...queue[i]!, priority: 'high' };
+          } else if (e.kind === 'presence') agents[e.agent % agents.length]!.online = e.online;
+          for (const p of drainQueue(queue, agents)) {
+            agents.find((a) => a.userId === p.agentId)!.load++;
+            assigned.push(p);
+            queue = queue.filter((q) => q.conversationId !== p.conversationId);
+          }
+          for (const a of agents) assert.ok(a.load <= a.capacity, `${a.userId} at ${a.load}/${a.capacity}`);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('routing decision: queue order against its definition', () => {
+  const entry = fc.record({
+    conversationId: fc.constantFrom('0190a', '0190b', '0190c', '01a00', 'ffff0'),
+    priority: fc.constantFrom<'normal' | 'high'>('normal', 'high'),
+    queuedAt: fc.integer({ min: 0, max: 3 }).map(at),
+  });
+  /** The order as the queue's SQL states it: ORDER BY (priority = 'normal'), queued_at, id. */
+  const key = (e: QueueEntry): [number, number, string] => [
+    e.priority === 'normal' ? 1 : 0,
+    e.queuedAt.getTime(),
+    e.conversationId,
+  ];
+  const lexicographic = (a: QueueEntry, b: QueueEntry): number => {
+    const [x, y] = [key(a), key(b)];
+    for (let i = 0; i < 3; i++) if (x[i]! !== y[i]!) return x[i]! < y[i]! ? -1 : 1;
+    return 0;
+  };
+
+  it('property: high before normal, then oldest first, then by id, exactly', () => {
+    fc.assert(
+      fc.property(entry, entry, (a, b) => {
+        assert.equal(Math.sign(compareQueue(a, b)), lexicographic(a, b));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('property: drainQueue hands out conversations in that order, whatever order the queue comes in', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(entry, { selector: (e) => e.conversationId, maxLength: 5 }),
+        fc.integer({ min: 0, max: 5 }),
+        (q, capacity) => {
+          const plan = drainQueue(q, [agent('a', 0, { capacity })]);
+          assert.deepEqual(
+            plan.map((p) => p.conversationId),
+            [...q]
+              .sort(lexicographic)
+              .slice(0, capacity)
+              .map((e) => e.conversationId),
+          );
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});
