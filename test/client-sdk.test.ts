@@ -104,6 +104,26 @@ describe('client SDK against the service', () => {
     assert.deepEqual(seqsOf(alice, conv.id), range(N));
   });
 
+  it('after a reconnect, catches up what was sent while it was away (no later message needed)', async () => {
+    const alice = await device('away-alice');
+    const bob = await device('away-bob');
+    const conv = await alice.client.direct('away-bob');
+    await alice.client.send(conv.id, 'a1').sent;
+    await waitFor('the first message', () => bob.messages.length >= 1);
+    const manager = bob.client.socket.io;
+    manager.reconnection(false);
+    manager.engine.close();
+    await waitFor('bob disconnected', () => !bob.client.socket.connected);
+    for (const text of ['a2', 'a3', 'a4']) await alice.client.send(conv.id, text).sent;
+    manager.reconnection(true);
+    bob.client.socket.connect();
+    await waitFor('the messages sent meanwhile', () => bob.messages.length >= 4);
+    assert.deepEqual(
+      bob.messages.map((m) => m.content?.text),
+      ['a1', 'a2', 'a3', 'a4'],
+    );
+  });
+
   it('detects a gap (a message:new that never arrived) and fetches it with after=, without reconnecting', async () => {
     const alice = await device('gap-alice');
     const bob = await device('gap-bob');
