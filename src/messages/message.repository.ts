@@ -108,82 +108,66 @@ export class MessageRepository {
   }
 
   /**
-   * Step 2: takes `count` seqs per conversation in one UPDATE. Returns each conversation's new
-   * last seq (the batch's seqs end there), its time and type.
+   * Step 2, in one statement (one round trip): takes each conversation's seqs (`k` is an item's
+   * 1-based position among the batch's items of its conversation), inserts every message, and
+   * updates every participant's read state: a sender has read up to their last message of the
+   * batch, so their unread count is what others sent after it; everyone else has the batch's
+   * messages unread on top of what they had. Returns the inserted rows, each with its
+   * conversation's type and participants; fewer rows than given when a (sender, clientMessageId)
+   * raced in (the caller rolls back).
    */
-  async takeSeqs(
+  async writeBatch(
     tx: Queryable,
-    counts: Map<string, number>,
-  ): Promise<Map<string, { lastSeq: number; at: Date; type: ConversationType }>> {
-    const rows: { id: string; last_seq: number; at: Date; type: ConversationType }[] = await tx.query(
-      `UPDATE conversations c
-          SET last_seq = c.last_seq + x.n, last_activity_at = ${NEXT_ACTIVITY}
-         FROM unnest($1::uuid[], $2::int[]) AS x(id, n)
-        WHERE c.id = x.id
-        RETURNING c.id, c.last_seq, c.last_activity_at AS at, c.type`,
-      [[...counts.keys()], [...counts.values()]],
-    );
-    return new Map(rows.map((r) => [r.id, { lastSeq: r.last_seq, at: r.at, type: r.type }]));
-  }
-
-  /** Step 3: inserts the batch; returns fewer rows than given when a (sender, clientMessageId) raced in. */
-  insertMany(tx: Queryable, rows: (NewTextMessage & { seq: number; at: Date })[]): Promise<MessageRow[]> {
+    items: (NewTextMessage & { k: number })[],
+  ): Promise<(MessageRow & { conversation_type: ConversationType; participant_ids: string[] })[]> {
     return tx.query(
-      `INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
-       SELECT x.id, x.conversation_id, x.seq, x.sender_id, x.client_message_id, 'text', jsonb_build_object('text', x.text), x.at
-         FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-              AS x(id, conversation_id, seq, sender_id, client_message_id, text, at)
-       ON CONFLICT (sender_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
-       RETURNING ${MESSAGE_COLUMNS}`,
-      [
-        rows.map((r) => r.id),
-        rows.map((r) => r.conversationId),
-        rows.map((r) => r.seq),
-        rows.map((r) => r.senderId),
-        rows.map((r) => r.clientMessageId),
-        rows.map((r) => r.text),
-        rows.map((r) => r.at),
-      ],
-    );
-  }
-
-  /**
-   * Step 4, the batch's effect on read state, per participant of each conversation: a sender has read
-   * up to their last message of the batch, so their unread count is what others sent after it;
-   * everyone else has the batch's messages unread on top of what they had. Returns the participants.
-   */
-  async afterInsertMany(tx: Queryable, rows: MessageRow[]): Promise<Map<string, string[]>> {
-    const updated: { conversation_id: string; user_id: string }[] = await tx.query(
-      `WITH b AS (
-         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[]) AS b(conversation_id, seq, sender_id, at)),
+      `WITH x AS (
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[])
+                AS x(id, conversation_id, sender_id, client_message_id, text, k)),
+       n AS (SELECT conversation_id, count(*)::int AS n FROM x GROUP BY conversation_id),
+       seqs AS (
+         UPDATE conversations c
+            SET last_seq = c.last_seq + n.n, last_activity_at = ${NEXT_ACTIVITY}
+           FROM n
+          WHERE c.id = n.conversation_id
+          RETURNING c.id, c.last_seq - n.n AS base, c.last_activity_at AS at, c.type),
+       ins AS (
+         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
+         SELECT x.id, x.conversation_id, seqs.base + x.k, x.sender_id, x.client_message_id, 'text',
+                jsonb_build_object('text', x.text), seqs.at
+           FROM x JOIN seqs ON seqs.id = x.conversation_id
+         ON CONFLICT (sender_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
+         RETURNING ${MESSAGE_COLUMNS}),
        mine AS (
-         SELECT p.conversation_id, p.user_id, max(b.at) AS at, count(*)::int AS total,
+         SELECT p.conversation_id, p.user_id, max(b.created_at) AS at, count(*)::int AS total,
                 max(b.seq) FILTER (WHERE b.sender_id = p.user_id) AS my_last
-           FROM participants p JOIN b ON b.conversation_id = p.conversation_id
+           FROM participants p JOIN ins b ON b.conversation_id = p.conversation_id
           GROUP BY p.conversation_id, p.user_id),
        s AS (
-         SELECT mine.*, (SELECT count(*)::int FROM b
+         SELECT mine.*, (SELECT count(*)::int FROM ins b
                           WHERE b.conversation_id = mine.conversation_id AND b.seq > mine.my_last
                             AND b.sender_id IS DISTINCT FROM mine.user_id) AS after_mine
-           FROM mine)
-       UPDATE participants p
-          SET last_read_seq = COALESCE(s.my_last, p.last_read_seq),
-              unread_count = CASE WHEN s.my_last IS NULL THEN p.unread_count + s.total ELSE s.after_mine END,
-              last_activity_at = s.at
-         FROM s
-        WHERE p.conversation_id = s.conversation_id AND p.user_id = s.user_id
-        RETURNING p.conversation_id, p.user_id`,
+           FROM mine),
+       readers AS (
+         UPDATE participants p
+            SET last_read_seq = COALESCE(s.my_last, p.last_read_seq),
+                unread_count = CASE WHEN s.my_last IS NULL THEN p.unread_count + s.total ELSE s.after_mine END,
+                last_activity_at = s.at
+           FROM s
+          WHERE p.conversation_id = s.conversation_id AND p.user_id = s.user_id
+          RETURNING p.conversation_id, p.user_id)
+       SELECT ins.*, seqs.type AS conversation_type,
+              ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id) AS participant_ids
+         FROM ins JOIN seqs ON seqs.id = ins.conversation_id`,
       [
-        rows.map((r) => r.conversation_id),
-        rows.map((r) => r.seq),
-        rows.map((r) => r.sender_id),
-        rows.map((r) => r.created_at),
+        items.map((r) => r.id),
+        items.map((r) => r.conversationId),
+        items.map((r) => r.senderId),
+        items.map((r) => r.clientMessageId),
+        items.map((r) => r.text),
+        items.map((r) => r.k),
       ],
     );
-    const byConversation = new Map<string, string[]>();
-    for (const u of updated)
-      byConversation.set(u.conversation_id, [...(byConversation.get(u.conversation_id) ?? []), u.user_id]);
-    return byConversation;
   }
 
   /** A service-written message (`senderId` null): unread for every participant. */

@@ -122,8 +122,8 @@ export class MessageService {
 
   /**
    * One transaction for a batch of concurrent sends (any conversations): lock the conversations in
-   * id order, check membership and idempotency, take each conversation's seqs in one UPDATE, insert
-   * every message in one INSERT, update every participant's read state in one UPDATE. Each send is
+   * id order, check membership and idempotency, then one statement takes each conversation's seqs,
+   * inserts every message and updates every participant's read state. Each send is
    * still acked only after its commit, with the same answers as alone. If a (sender,
    * clientMessageId) raced in from elsewhere, or anything unexpected fails, the batch is rolled back
    * and its sends run one by one.
@@ -155,28 +155,19 @@ export class MessageService {
         });
         if (!accepted.length) return { results, created: [] };
         const counts = new Map<string, number>();
-        for (const { job } of accepted)
-          counts.set(job.conversationId, (counts.get(job.conversationId) ?? 0) + 1);
-        const seqs = await this.messages.takeSeqs(tx, counts);
-        const next = new Map([...seqs].map(([id, s]) => [id, s.lastSeq - counts.get(id)! + 1]));
-        const rows = accepted.map(({ job }) => {
-          const seq = next.get(job.conversationId)!;
-          next.set(job.conversationId, seq + 1);
-          return { ...job, id: uuidv7(), seq, at: seqs.get(job.conversationId)!.at };
+        const items = accepted.map(({ job }) => {
+          const k = (counts.get(job.conversationId) ?? 0) + 1;
+          counts.set(job.conversationId, k);
+          return { ...job, id: uuidv7(), k };
         });
-        const inserted = await this.messages.insertMany(tx, rows);
-        if (inserted.length !== rows.length) throw new DuplicateSend();
-        const participants = await this.messages.afterInsertMany(tx, inserted);
+        const inserted = await this.messages.writeBatch(tx, items);
+        if (inserted.length !== items.length) throw new DuplicateSend();
         const byId = new Map(inserted.map((r) => [r.id, r]));
-        const created = rows.map((r, k) => {
-          const message = toMessage(byId.get(r.id)!);
+        const created = items.map((item, k) => {
+          const row = byId.get(item.id)!;
+          const message = toMessage(row);
           results[accepted[k]!.index] = { message, created: true };
-          return {
-            message,
-            participantIds: participants.get(r.conversationId) ?? [],
-            type: seqs.get(r.conversationId)!.type,
-            ctx: r.ctx,
-          };
+          return { message, participantIds: row.participant_ids, type: row.conversation_type, ctx: item.ctx };
         });
         for (const [i, first] of sameAs) {
           const original = results[first];
