@@ -287,8 +287,8 @@ describe('authorization matrix', () => {
         const s = outsiderSockets.get(outsider);
         if (!s) continue;
         for (const { event, payload } of SOCKET_EVENTS) {
-          const real = await emitAck(s, event, payload(conv));
-          const ghost = await emitAck(s, event, payload(randomUUID()));
+          const real: any = await emitAck(s, event, payload(conv));
+          const ghost: any = await emitAck(s, event, payload(randomUUID()));
           const where = `${outsider} ${event} on ${name}`;
           assert.equal(real.ok, false, `${where}: ${JSON.stringify(real)}`);
           assert.equal(real.error.code, 'NOT_FOUND', `${where}: ${JSON.stringify(real)}`);
