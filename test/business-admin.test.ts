@@ -957,6 +957,39 @@ describe('business administration and bad input', () => {
     assert.deepEqual([va.status, va.queuePosition], ['queued', 1]);
   });
 
+  it('a conversation transferred to an agent who is offline is re-queued after the grace period if they stay away', async (t) => {
+    await putBusiness('biz-away', ALWAYS);
+    await putAgent('biz-away', 'away.a', 1);
+    // away.z has not connected since becoming an agent (no presence change has been seen for them).
+    const z = await user(t, 'away.z');
+    await putAgent('biz-away', 'away.z', 1);
+    const a = await user(t, 'away.a', true);
+    await waitPresence('biz-away', a.id, 'online');
+    assert.equal((await businessView('biz-away')).agents[1].presence, 'offline');
+    const customer = await user(t, 'away.customer');
+    const c = await open(customer, 'biz-away');
+    assert.equal(c.business.assignedAgentId, a.id);
+    const moved = await api('POST', `/conversations/${c.id}/transfer`, admin, { agentId: z.id });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal(moved.body.business.assignedAgentId, z.id);
+
+    // Within the grace period nothing moves; after it, the conversation goes back to the queue and to away.a.
+    const routing = app.app.get(RoutingService);
+    const graceMs = app.config.AGENT_GRACE_S * 1000;
+    await routing.sweep(new Date(Date.now() + graceMs / 2));
+    assert.equal((await view(customer, c.id)).business.assignedAgentId, z.id);
+    await routing.sweep(new Date(Date.now() + graceMs + 5_000));
+    const after = (await view(customer, c.id)).business;
+    assert.deepEqual([after.status, after.assignedAgentId], ['assigned', a.id]);
+    assert.deepEqual(
+      (await businessView('biz-away')).agents.map((x: any) => [x.userId, x.load]),
+      [
+        [a.id, 1],
+        [z.id, 0],
+      ],
+    );
+  });
+
   // ---- the chat list -----------------------------------------------------------------------------
 
   it('business conversations carry the business profile in the chat list and in updates', async (t) => {

@@ -128,6 +128,14 @@ export class BusinessRepository {
     );
   }
 
+  /** Starts an offline agent's grace period in a business, unless it is already running. */
+  async startGrace(tx: Queryable, businessId: string, userId: string, since: Date): Promise<void> {
+    await tx.query(
+      `UPDATE agents SET offline_since = $3 WHERE business_id = $1 AND user_id = $2 AND offline_since IS NULL`,
+      [businessId, userId, since],
+    );
+  }
+
   /** Agents offline since before `before` who still hold conversations. */
   lapsedAgents(before: Date): Promise<{ business_id: string; user_id: string }[]> {
     return this.db.query(`SELECT business_id, user_id FROM agents WHERE offline_since < $1 AND load > 0`, [

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AuthUser } from '../auth/token-verifier';
+import { Clock } from '../common/clock';
 import { AppError, notFound } from '../common/errors';
 import { Db } from '../database/db';
 import { PresenceService } from '../presence/presence.service';
@@ -26,6 +27,7 @@ export class BusinessService {
     private readonly business: BusinessRepository,
     private readonly routing: RoutingService,
     private readonly presence: PresenceService,
+    private readonly clock: Clock,
   ) {}
 
   async put(id: string, input: BusinessPutDto): Promise<{ view: BusinessView; created: boolean }> {
@@ -128,6 +130,10 @@ export class BusinessService {
       if (c.assigned_agent_id === agentId) return;
       if (!(await this.business.claimCapacity(tx, c.business_id, agentId)))
         throw new AppError('CONFLICT', 'that agent has no free capacity');
+      // An offline target keeps it for the grace period, as if they had just gone offline: the sweep
+      // re-queues it if they do not come back (no presence change may ever be seen for them otherwise).
+      if (!ctx?.online.get(agentId))
+        await this.business.startGrace(tx, c.business_id, agentId, this.clock.now());
       const removed: string[] = [];
       if (c.assigned_agent_id) {
         await this.business.unassign(tx, conversationId, c.assigned_agent_id, 'queued');
