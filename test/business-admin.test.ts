@@ -990,6 +990,71 @@ describe('business administration and bad input', () => {
     );
   });
 
+  it('new opening hours apply to conversations already waiting: routed at once when open now, told the new opening otherwise', async (t) => {
+    const now = new Date();
+    const day = (d: number) =>
+      new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + d, 10));
+    const range = (d: number) => ({
+      day: DAYS[(day(d).getUTCDay() + 6) % 7]!,
+      open: '10:00',
+      close: '11:00',
+    });
+    await putBusiness('biz-rehours', [range(3)]);
+    await putAgent('biz-rehours', 'rehours.agent', 2);
+    const agent = await user(t, 'rehours.agent', true);
+    await waitPresence('biz-rehours', agent.id, 'online');
+    const writer = await user(t, 'rehours.writer');
+    const silent = await user(t, 'rehours.silent', true);
+    const w = await open(writer, 'biz-rehours');
+    const s = await open(silent, 'biz-rehours');
+    for (const c of [w, s])
+      assert.deepEqual([c.business.status, c.business.opensAt], ['closed', day(3).toISOString()]);
+    const sent = await api('POST', `/conversations/${w.id}/messages`, writer, {
+      clientMessageId: randomUUID(),
+      content: { text: 'call me back' },
+    });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+
+    // An earlier opening: both are told it.
+    const since = silent.updates.length;
+    await putBusiness('biz-rehours', [range(1), range(3)]);
+    await waitUpdate(
+      silent,
+      since,
+      s.id,
+      (b) => b.status === 'closed' && b.opensAt === day(1).toISOString(),
+      'the new opening',
+    );
+    for (const [u, c] of [
+      [writer, w],
+      [silent, s],
+    ] as const)
+      assert.deepEqual(
+        [(await view(u, c.id)).business.status, (await view(u, c.id)).business.opensAt],
+        ['closed', day(1).toISOString()],
+      );
+
+    // Open around the clock from now: the one who wrote is routed without writing again.
+    await putBusiness('biz-rehours', ALWAYS);
+    const routed = await until(async () => {
+      const b = (await view(writer, w.id)).business;
+      return b.status === 'assigned' ? b : undefined;
+    }, 'routed after the hours changed');
+    assert.equal(routed.assignedAgentId, agent.id);
+    assert.equal(routed.opensAt, null);
+    // The one who never wrote stays closed until they write, then is routed.
+    assert.equal((await view(silent, s.id)).business.status, 'closed');
+    const hello = await api('POST', `/conversations/${s.id}/messages`, silent, {
+      clientMessageId: randomUUID(),
+      content: { text: 'hello' },
+    });
+    assert.equal(hello.status, 201, JSON.stringify(hello.body));
+    await until(
+      async () => (await view(silent, s.id)).business.status === 'assigned',
+      'silent routed once they wrote',
+    );
+  });
+
   // ---- the chat list -----------------------------------------------------------------------------
 
   it('business conversations carry the business profile in the chat list and in updates', async (t) => {

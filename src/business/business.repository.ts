@@ -300,14 +300,26 @@ export class BusinessRepository {
    * In queue order (the place each keeps, see `setQueued`), not by `opens_at`: each is drained as it is
    * routed, so routing a newer one first would give it an agent before an older one.
    */
-  dueToOpen(now: Date): Promise<{ id: string; business_id: string }[]> {
+  dueToOpen(now: Date, businessId?: string): Promise<{ id: string; business_id: string }[]> {
     return this.db.query(
       `SELECT c.id, c.business_id FROM conversations c
-        WHERE c.business_status = 'closed' AND c.opens_at <= $1
+        WHERE c.business_status = 'closed' AND c.opens_at <= $1 AND ($2::text IS NULL OR c.business_id = $2)
           AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id)
         ORDER BY (c.priority = 'normal'), COALESCE(c.queued_at, c.created_at), c.id LIMIT 500`,
-      [now],
+      [now, businessId ?? null],
     );
+  }
+
+  /** The hours changed: the business's closed conversations now wait for `opensAt`. Returns their ids. */
+  async rescheduleClosed(tx: Queryable, businessId: string, opensAt: Date | null): Promise<string[]> {
+    const rows: { id: string }[] = await tx.query(
+      `UPDATE conversations SET opens_at = $2
+        WHERE business_id = $1 AND type = 'business' AND business_status = 'closed'
+          AND opens_at IS DISTINCT FROM $2
+        RETURNING id`,
+      [businessId, opensAt],
+    );
+    return rows.map((r) => r.id);
   }
 
   /** Closed conversations without customer messages whose opening passed: their next opening is recomputed when touched. */

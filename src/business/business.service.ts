@@ -39,6 +39,7 @@ export class BusinessService {
     if (problems.length)
       throw new AppError('VALIDATION_FAILED', problems[0]!, [{ field: 'hours', problems }]);
     const { created } = await this.business.upsertBusiness(id, input.timeZone, input.hours);
+    if (!created) await this.routing.hoursChanged(id);
     return { view: await this.get(id), created };
   }
 

@@ -297,6 +297,24 @@ export class RoutingService implements OnApplicationBootstrap {
     this.announce(changes);
   }
 
+  /**
+   * The business's hours changed: its closed conversations wait for the new opening (and are told so
+   * by `conversation:updated`); when it is open now, those with customer messages are routed at once,
+   * as at opening time.
+   */
+  async hoursChanged(businessId: string, now: Date = this.clock.now()): Promise<void> {
+    const business = await this.business.find(this.db, businessId);
+    if (!business) return;
+    const open = isOpen(business.hours, business.time_zone, now);
+    const opensAt = open ? now : nextOpening(business.hours, business.time_zone, now);
+    const changes = await this.inBusiness(businessId, async (tx, changes) => {
+      for (const id of await this.business.rescheduleClosed(tx, businessId, opensAt))
+        changes.changed.set(id, []);
+    });
+    this.announce(changes);
+    if (open) for (const due of await this.business.dueToOpen(now, businessId)) await this.route(due.id, now);
+  }
+
   /** The periodic work: opening time for closed conversations, and agents offline past the grace period. */
   async sweep(now: Date = this.clock.now()): Promise<void> {
     for (const due of await this.business.dueToOpen(now)) await this.route(due.id, now);
