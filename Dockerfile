@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Production image of the chat service (CONTRACT §8: `node dist/main.js`).
 #   docker build -t chat-service .
-# Stages: deps (all dependencies) -> build (tsc to dist/) -> runtime (production dependencies + dist/).
+# Stages: deps (all dependencies) -> build (tsc and the web app to dist/) -> runtime (production dependencies + dist/).
 # Install scripts are not run (--ignore-scripts): the only packages that have them are the embedded
 # PostgreSQL binaries (development only: production requires DATABASE_URL), @swc/core (development
 # start only) and @scarf/scarf (usage analytics, refused in package.json's allowScripts).
@@ -11,11 +11,15 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The client workspace (SDK and web app): its package.json is part of the lock.
+COPY client/package.json ./client/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY client ./client
+# tsc to dist/, and the web app (Vite) to dist/web-app/, which the service serves at /app.
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime

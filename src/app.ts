@@ -10,6 +10,7 @@ import { setupOpenApi } from './openapi';
 import { httpMetricsMiddleware } from './observability/http-metrics.middleware';
 import { MetricsService } from './observability/metrics.service';
 import { ChatIoAdapter } from './realtime/socket-io.adapter';
+import { serveWebApp } from './web/web-app';
 
 /**
  * Builds the whole service (HTTP + Socket.IO) without listening: `main.ts` and the end-to-end
@@ -38,5 +39,6 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
   app.useWebSocketAdapter(new ChatIoAdapter(app, config));
   app.enableShutdownHooks();
   setupOpenApi(app);
+  serveWebApp(app);
   return app;
 }
