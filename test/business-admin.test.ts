@@ -695,6 +695,27 @@ describe('business administration and bad input', () => {
     assert.notEqual(await snapshot(), before);
   });
 
+  it('a resolved conversation is not transferred (409): it is re-opened by its customer', async (t) => {
+    await putBusiness('biz-done', ALWAYS);
+    await putAgent('biz-done', 'done.a', 1);
+    await putAgent('biz-done', 'done.b', 1);
+    const a = await user(t, 'done.a', true);
+    await waitPresence('biz-done', a.id, 'online');
+    const customer = await user(t, 'done.customer');
+    const c = await open(customer, 'biz-done');
+    assert.equal(c.business.assignedAgentId, a.id);
+    assert.equal((await api('POST', `/conversations/${c.id}/resolve`, a)).status, 200);
+    const before = JSON.stringify([await view(customer, c.id), await businessView('biz-done')]);
+    for (const by of [admin, a])
+      assertError(
+        await api('POST', `/conversations/${c.id}/transfer`, by, { agentId: 'done.b' }),
+        409,
+        'CONFLICT',
+        'transfer of a resolved conversation',
+      );
+    assert.equal(JSON.stringify([await view(customer, c.id), await businessView('biz-done')]), before);
+  });
+
   // ---- queue positions over the socket -----------------------------------------------------------
 
   it('every status change sends conversation:updated to the customer and agents involved, and new positions to everyone behind', async (t) => {

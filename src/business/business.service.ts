@@ -124,6 +124,11 @@ export class BusinessService {
     const changes = await this.routing.inBusiness(row.business_id, async (tx, changes) => {
       const c = await this.business.lockConversation(tx, conversationId);
       if (!c) throw notFound('Conversation');
+      if (c.business_status === 'resolved')
+        throw new AppError(
+          'CONFLICT',
+          'a resolved conversation is re-opened by its customer, not transferred',
+        );
       if (!(await this.business.findAgent(tx, c.business_id, agentId)))
         throw new AppError('VALIDATION_FAILED', 'agentId is not an agent of this business', [
           { field: 'agentId', problems: ['not an agent of this business'] },
