@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     await startConversation(alice, 'direct', 'bob');
     await send(alice, 'Are we still on for Saturday?');
     await startConversation(alice, 'group', 'bob, carol', 'Weekend trip');
-    await send(alice, 'I booked the cabin 🎉');
+    await send(alice, 'I booked the cabin!');
     const trip = (await api('alice', 'GET', '/conversations')).items.find(
       (c: { title: string | null }) => c.title === 'Weekend trip',
     );

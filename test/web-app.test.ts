@@ -34,6 +34,7 @@ describe('web client in Chromium', () => {
     browser = await launchBrowser();
     left = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     right = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    for (const c of [left, right]) c.setDefaultTimeout(15_000);
   });
   after(async () => {
     await browser?.close(); // closes its contexts

@@ -292,6 +292,8 @@ export class ChatApp {
               this.conversations.set(conv.id, conv);
               who.value = '';
               title.value = '';
+              kind.value = 'direct';
+              kind.dispatchEvent(new Event('change'));
               this.open(conv.id);
             },
             (err: unknown) => (error.textContent = errorText(err)),
