@@ -46,6 +46,10 @@ describe('loadConfig', () => {
     assert.equal(c.EMBEDDED_PG_PORT, 54329);
     assert.equal(c.REDIS_URL, undefined);
     assert.equal(c.REDIS_KEY_PREFIX, 'chat:');
+    assert.deepEqual(c.REDIS_SENTINELS, []);
+    assert.equal(c.REDIS_SENTINEL_NAME, 'mymaster');
+    assert.equal(c.REDIS_SENTINEL_PASSWORD, undefined);
+    assert.equal(c.REDIS_CLUSTER, false);
     assert.equal(c.JWT_SECRET, undefined);
     assert.equal(c.JWT_PUBLIC_KEY, undefined);
     assert.equal(c.JWT_ISSUER, undefined);
@@ -86,6 +90,10 @@ describe('loadConfig', () => {
       EMBEDDED_PG_PORT: '55432',
       REDIS_URL: 'rediss://cache:6380/2',
       REDIS_KEY_PREFIX: 'svc.a:',
+      REDIS_SENTINELS: 'sentinel-1:26379, sentinel-2.internal:26380',
+      REDIS_SENTINEL_NAME: 'chat-master',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      REDIS_CLUSTER: 'false',
       JWT_SECRET: 'some-secret',
       JWT_PUBLIC_KEY: PUBLIC_KEY_PEM,
       JWT_ISSUER: 'https://id.example.com',
@@ -131,6 +139,10 @@ describe('loadConfig', () => {
         EMBEDDED_PG_PORT: c.EMBEDDED_PG_PORT,
         REDIS_URL: c.REDIS_URL,
         REDIS_KEY_PREFIX: c.REDIS_KEY_PREFIX,
+        REDIS_SENTINELS: c.REDIS_SENTINELS,
+        REDIS_SENTINEL_NAME: c.REDIS_SENTINEL_NAME,
+        REDIS_SENTINEL_PASSWORD: c.REDIS_SENTINEL_PASSWORD,
+        REDIS_CLUSTER: c.REDIS_CLUSTER,
         JWT_SECRET: c.JWT_SECRET,
         JWT_PUBLIC_KEY: c.JWT_PUBLIC_KEY,
         JWT_ISSUER: c.JWT_ISSUER,
@@ -167,6 +179,10 @@ describe('loadConfig', () => {
         EMBEDDED_PG_PORT: 55432,
         REDIS_URL: 'rediss://cache:6380/2',
         REDIS_KEY_PREFIX: 'svc.a:',
+        REDIS_SENTINELS: ['sentinel-1:26379', 'sentinel-2.internal:26380'],
+        REDIS_SENTINEL_NAME: 'chat-master',
+        REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+        REDIS_CLUSTER: false,
         JWT_SECRET: 'some-secret',
         JWT_PUBLIC_KEY: PUBLIC_KEY_PEM,
         JWT_ISSUER: 'https://id.example.com',
@@ -232,6 +248,9 @@ describe('loadConfig', () => {
     ['EMBEDDED_PG_PORT', '0'],
     ['REDIS_URL', 'http://cache:6379'],
     ['REDIS_KEY_PREFIX', 'has space'],
+    ['REDIS_SENTINELS', 'sentinel-without-port'],
+    ['REDIS_SENTINELS', 'a:26379,b:99999'],
+    ['REDIS_CLUSTER', 'yes'],
     ['JWT_PUBLIC_KEY', 'not-a-pem'],
     ['MESSAGE_RATE_LIMIT', '0'],
     ['MESSAGE_RATE_WINDOW_S', 'abc'],
@@ -262,6 +281,16 @@ describe('loadConfig', () => {
       );
     });
   }
+
+  it('REDIS_SENTINELS and REDIS_CLUSTER need REDIS_URL, and exclude each other', () => {
+    assertRefused({ REDIS_SENTINELS: 's1:26379' }, 'REDIS_SENTINELS');
+    assertRefused({ REDIS_CLUSTER: 'true' }, 'REDIS_CLUSTER');
+    assertRefused(
+      { REDIS_URL: 'redis://h', REDIS_SENTINELS: 's1:26379', REDIS_CLUSTER: 'true' },
+      'REDIS_CLUSTER',
+    );
+    assert.equal(loadConfig({ REDIS_URL: 'redis://h', REDIS_CLUSTER: 'true' }).REDIS_CLUSTER, true);
+  });
 
   it('reports every bad variable at once', () => {
     const err = configError({ PORT: 'x', LOG_LEVEL: 'loud', REDIS_URL: 'nope' });

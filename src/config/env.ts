@@ -46,6 +46,13 @@ const schema = z.object({
   DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_PG_PORT: int(1, 65535, 54329),
   REDIS_URL: url(['redis:', 'rediss:']),
+  REDIS_SENTINELS: csv.refine(
+    (list) => list.every((hp) => /^[A-Za-z0-9.-]+:\d{1,5}$/.test(hp) && Number(hp.split(':')[1]) <= 65535),
+    'must be a comma-separated list of host:port',
+  ),
+  REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
+  REDIS_SENTINEL_PASSWORD: optionalString,
+  REDIS_CLUSTER: bool.default(false),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,64}$/)
@@ -118,6 +125,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         message: 'production requires a database URL (no embedded database)',
       });
   }
+  if ((e.REDIS_SENTINELS.length || e.REDIS_CLUSTER) && !e.REDIS_URL)
+    problems.push({
+      variable: e.REDIS_SENTINELS.length ? 'REDIS_SENTINELS' : 'REDIS_CLUSTER',
+      message: 'requires REDIS_URL (credentials, database and TLS; the seed node in cluster mode)',
+    });
+  if (e.REDIS_SENTINELS.length && e.REDIS_CLUSTER)
+    problems.push({ variable: 'REDIS_CLUSTER', message: 'cannot be combined with REDIS_SENTINELS' });
   if (problems.length) throw new ConfigError(problems);
   // With only a public key configured, HS256 is not accepted at all: no silent dev-secret fallback.
   const jwtSecret = e.JWT_SECRET ?? (e.JWT_PUBLIC_KEY || isProduction ? undefined : DEV_JWT_SECRET);

@@ -1,11 +1,13 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
+import { redisConnectionPlan } from './redis-options';
 
 /**
- * The Redis connection, when `REDIS_URL` is set; `client` is undefined in single-instance mode,
- * and the state services then keep their state in process.
+ * The Redis connection, when `REDIS_URL` is set (one server, Sentinel or Cluster: see
+ * redis-options.ts); `client` is undefined in single-instance mode, and the state services then
+ * keep their state in process.
  */
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
@@ -13,7 +15,15 @@ export class RedisService implements OnApplicationShutdown {
   readonly client: Redis | undefined;
   private readonly extra: Redis[] = [];
 
+  /**
+   * In cluster mode every key carries the prefix as a hash tag (`{chat:}…`): the multi-key commands and
+   * scripts of the state services then stay in one slot. The shared state is small; the cluster gives
+   * failover, not sharding of it.
+   */
+  private readonly prefix: string;
+
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.prefix = config.REDIS_CLUSTER ? `{${config.REDIS_KEY_PREFIX}}` : config.REDIS_KEY_PREFIX;
     // The main connection fails fast when Redis is away (no offline queue): callers fall back at once.
     if (config.REDIS_URL) this.client = this.connect('main', false);
   }
@@ -23,7 +33,7 @@ export class RedisService implements OnApplicationShutdown {
 
   /** The configured key prefix + key: every key this service writes is namespaced. */
   key(...parts: string[]): string {
-    return this.config.REDIS_KEY_PREFIX + parts.join(':');
+    return this.prefix + parts.join(':');
   }
 
   /** A further connection (pub/sub needs its own). Closed with the app. */
@@ -49,7 +59,7 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   private connect(name: string, enableOfflineQueue = true): Redis {
-    const conn = new Redis(this.config.REDIS_URL!, {
+    const plan = redisConnectionPlan(this.config, {
       connectionName: `chat-${name}`,
       enableOfflineQueue,
       // The main connection carries the hot path (ordered publish, rate windows, presence): the
@@ -57,7 +67,14 @@ export class RedisService implements OnApplicationShutdown {
       enableAutoPipelining: name === 'main',
       maxRetriesPerRequest: 2,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000) + Math.floor(Math.random() * 100),
-    });
+    })!;
+    // A Cluster speaks the same commands (scripts, pub/sub, pipelines within a slot) as one server.
+    const conn =
+      plan.mode === 'cluster'
+        ? (new Cluster(plan.nodes, plan.options) as unknown as Redis)
+        : plan.mode === 'sentinel'
+          ? new Redis(plan.options)
+          : new Redis(plan.url, plan.options);
     let reported = false;
     conn.on('error', (err: Error) => {
       if (!reported) this.logger.warn(`redis (${name}): ${err.message}`);

@@ -42,14 +42,19 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 /** A redis-server on a port of its own, without persistence: `stop()` loses everything, as a crash would. */
 export class RedisServer {
   private child: ChildProcess | undefined;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[],
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  /** `args` adds to the command line (e.g. `--replicaof`, cluster mode), given the port. */
+  static async start(args: (port: number) => string[] = () => []): Promise<RedisServer> {
+    const port = await freePort();
+    const server = new RedisServer(port, args(port));
     await server.restart();
     return server;
   }
@@ -59,7 +64,17 @@ export class RedisServer {
     if (this.child) throw new Error('redis-server is already running');
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...this.extraArgs,
+      ],
       { stdio: 'ignore' },
     );
     this.child = child;
