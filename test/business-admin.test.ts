@@ -695,7 +695,7 @@ describe('business administration and bad input', () => {
     assert.notEqual(await snapshot(), before);
   });
 
-  it('a resolved conversation is not transferred (409): it is re-opened by its customer', async (t) => {
+  it('an admin resolves without being in it; a resolved conversation is not transferred (409): it is re-opened by its customer', async (t) => {
     await putBusiness('biz-done', ALWAYS);
     await putAgent('biz-done', 'done.a', 1);
     await putAgent('biz-done', 'done.b', 1);
@@ -704,7 +704,14 @@ describe('business administration and bad input', () => {
     const customer = await user(t, 'done.customer');
     const c = await open(customer, 'biz-done');
     assert.equal(c.business.assignedAgentId, a.id);
-    assert.equal((await api('POST', `/conversations/${c.id}/resolve`, a)).status, 200);
+    // An admin resolves it without being in it.
+    const resolved = await api('POST', `/conversations/${c.id}/resolve`, admin);
+    assert.equal(resolved.status, 200, JSON.stringify(resolved.body));
+    assert.deepEqual(
+      [resolved.body.business.status, resolved.body.business.assignedAgentId],
+      ['resolved', null],
+    );
+    assert.equal((await businessView('biz-done')).agents[0].load, 0);
     const before = JSON.stringify([await view(customer, c.id), await businessView('biz-done')]);
     for (const by of [admin, a])
       assertError(

@@ -109,9 +109,12 @@ export class BusinessService {
     const row = await this.authorize(user, conversationId, 'business');
     if (row.priority === 'high') return { customerId: row.customer_id };
     const changes = await this.routing.inBusiness(row.business_id, async (tx, changes) => {
+      // Its status as of now (under the lock), not as read above: queued then, it may be assigned now.
+      const c = await this.business.lockConversation(tx, conversationId);
+      if (!c || c.priority === 'high') return;
       await this.business.setPriority(tx, conversationId, 'high');
       changes.changed.set(conversationId, []);
-      changes.queueMoved = row.business_status === 'queued';
+      changes.queueMoved = c.business_status === 'queued';
     });
     this.routing.announce(changes);
     return { customerId: row.customer_id };
