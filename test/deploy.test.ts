@@ -22,7 +22,13 @@ const ENVIRONMENTS = ['staging', 'production'] as const;
 /** Variables of src/config/env.ts that only concern the embedded development database (production requires DATABASE_URL). */
 const DEV_ONLY_VARIABLES = ['DATA_DIR', 'EMBEDDED_PG_PORT'];
 /** What the chart puts in its Secret (or expects in secrets.existingSecret). */
-const SECRET_VARIABLES = ['DATABASE_URL', 'DATABASE_REPLICA_URLS', 'REDIS_URL', 'JWT_SECRET'];
+const SECRET_VARIABLES = [
+  'DATABASE_URL',
+  'DATABASE_REPLICA_URLS',
+  'REDIS_URL',
+  'REDIS_SENTINEL_PASSWORD',
+  'JWT_SECRET',
+];
 const STRONG_SECRET = 'a-production-secret-of-more-than-32-characters';
 
 type Obj = Record<string, any>;
@@ -228,6 +234,11 @@ describe('Helm values and values.schema.json', () => {
       assert.ok(
         values.terminationGracePeriodSeconds - values.preStopSleepSeconds >= 15,
         'time left to shut down',
+      );
+      assert.ok(
+        (values.terminationGracePeriodSeconds - values.preStopSleepSeconds) * 1000 >=
+          values.config.SHUTDOWN_TIMEOUT_MS,
+        'SHUTDOWN_TIMEOUT_MS fits in the time left to shut down',
       );
       assert.ok(values.autoscaling.minReplicas <= values.autoscaling.maxReplicas);
       assert.ok(

@@ -106,4 +106,7 @@ JWT_SECRET: {{ .Values.secrets.jwtSecret | quote }}
 {{- if .Values.secrets.databaseReplicaUrls }}
 DATABASE_REPLICA_URLS: {{ .Values.secrets.databaseReplicaUrls | quote }}
 {{- end }}
+{{- if .Values.secrets.redisSentinelPassword }}
+REDIS_SENTINEL_PASSWORD: {{ .Values.secrets.redisSentinelPassword | quote }}
+{{- end }}
 {{- end }}
