@@ -7,6 +7,8 @@
 //   the API before and after each call;
 // - every status change tells the customers still in the queue their new `queuePosition` over the
 //   socket (those behind included), and the customer and agents involved get `conversation:updated`;
+// - the order of the queue when conversations that waited while closed are routed (at opening time,
+//   after a re-opening while closed, when the hours change), and transfers to offline agents;
 // - business conversations carry the business profile, in the chat list and in socket updates.
 // The profile service is a tiny node:http server here (the only fake), so that business profiles are
 // recognisable.
