@@ -62,9 +62,6 @@ export class RedisService implements OnApplicationShutdown {
     const plan = redisConnectionPlan(this.config, {
       connectionName: `chat-${name}`,
       enableOfflineQueue,
-      // The main connection carries the hot path (ordered publish, rate windows, presence): the
-      // commands issued in one event-loop tick go out in one write. Not on subscriber connections.
-      enableAutoPipelining: name === 'main',
       maxRetriesPerRequest: 2,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000) + Math.floor(Math.random() * 100),
     })!;
