@@ -129,7 +129,7 @@ describe('web client in Chromium', () => {
     const cust = await user('customer-cy', right);
     await startConversation(cust, 'business', 'acme');
     await cust.getByTestId('business-status').filter({ hasText: 'assigned' }).waitFor();
-    await cust.getByTestId('conversation-subtitle').filter({ hasText: 'agent-ann' }).waitFor();
+    await cust.getByTestId('conversation-subtitle').filter({ hasText: 'with Agent Ann' }).waitFor();
     await cust.locator('.msg.system').first().waitFor();
 
     // The agent's side: the conversation appears, titled with the customer's name.

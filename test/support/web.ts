@@ -44,11 +44,16 @@ export async function startConversation(
   who: string,
   title?: string,
 ): Promise<void> {
+  const open = page.locator('.conversation');
+  const previous = (await open.count()) ? await open.getAttribute('data-conversation-id') : null;
   await page.getByTestId('new-kind').selectOption(kind);
   if (title) await page.locator('input[name="title"]').fill(title);
   await page.getByTestId('new-who').fill(who);
   await page.getByRole('button', { name: 'Start' }).click();
-  await page.locator('.conversation').waitFor();
+  // The new conversation replaces the one that was open (if any).
+  await page
+    .locator(previous ? `.conversation:not([data-conversation-id="${previous}"])` : '.conversation')
+    .waitFor();
 }
 
 export async function send(page: Page, text: string): Promise<void> {

@@ -14,6 +14,8 @@ export class ChatApp {
   private readonly presence = new Map<string, Presence>();
   /** conversation → user → timer that clears a typing flag the server never ended. */
   private readonly typing = new Map<string, Map<string, ReturnType<typeof setTimeout>>>();
+  /** Conversations being fetched because a message of theirs came first, with the messages since. */
+  private readonly fetching = new Map<string, Message[]>();
   private view: ConversationView | null = null;
   private readonly listEl = h('ul', { class: 'chat-list', 'data-testid': 'chat-list' });
   private readonly paneEl = h('section', { class: 'pane' });
@@ -114,17 +116,7 @@ export class ChatApp {
 
   private onMessage(m: Message): void {
     const conv = this.conversations.get(m.conversationId);
-    if (!conv) {
-      // A conversation this tab has not seen yet (someone started it): fetch it, then show it.
-      this.client.getConversation(m.conversationId).then(
-        (fresh) => {
-          this.conversations.set(fresh.id, fresh);
-          this.renderList();
-        },
-        (err: unknown) => console.warn('conversation', err),
-      );
-      return;
-    }
+    if (!conv) return this.fetchNew(m);
     conv.lastSeq = Math.max(conv.lastSeq, m.seq);
     if (!conv.lastMessage || conv.lastMessage.seq < m.seq) conv.lastMessage = m;
     conv.lastActivityAt = m.createdAt > conv.lastActivityAt ? m.createdAt : conv.lastActivityAt;
@@ -136,6 +128,29 @@ export class ChatApp {
       this.view.markReadIfVisible();
     }
     this.renderList();
+  }
+
+  /**
+   * A message of a conversation this tab has not seen yet (someone started it): fetch it once; what
+   * arrives meanwhile is applied on top of it if the fetched state does not include it yet.
+   */
+  private fetchNew(m: Message): void {
+    const waiting = this.fetching.get(m.conversationId);
+    if (waiting) return void waiting.push(m);
+    this.fetching.set(m.conversationId, [m]);
+    this.client.getConversation(m.conversationId).then(
+      (fresh) => {
+        const arrived = this.fetching.get(fresh.id) ?? [];
+        this.fetching.delete(fresh.id);
+        this.conversations.set(fresh.id, fresh);
+        for (const later of arrived) if (later.seq > fresh.lastSeq) this.onMessage(later);
+        this.renderList();
+      },
+      (err: unknown) => {
+        this.fetching.delete(m.conversationId);
+        console.warn('conversation', err);
+      },
+    );
   }
 
   private setTyping(conversationId: string, userId: string, isTyping: boolean): void {
