@@ -22,6 +22,8 @@ interface Device {
   client: ChatClient;
   messages: Message[];
   statuses: string[];
+  /** `session:end` reasons. */
+  ended: string[];
 }
 
 describe('client SDK against the service', () => {
@@ -50,8 +52,9 @@ describe('client SDK against the service', () => {
       socket: { reconnectionDelay: 50, reconnectionDelayMax: 200 },
       ...opts,
     });
-    const d: Device = { client, messages: [], statuses: [] };
+    const d: Device = { client, messages: [], statuses: [], ended: [] };
     client.on('message', (m) => d.messages.push(m));
+    client.on('session:end', (p) => d.ended.push(p.reason));
     client.on('status', (s) => d.statuses.push(s));
     devices.push(d);
     const synced = new Promise((resolve) => client.on('synced', resolve));
@@ -238,26 +241,28 @@ describe('client SDK against the service', () => {
 
   it('on token_expired calls refreshToken, reconnects with the new token and catches up', async () => {
     const alice = await device('exp-alice');
+    const conv = await alice.client.direct('exp-bob');
     const reasons: string[] = [];
-    const ended: string[] = [];
+    let beforeSent!: () => void;
+    const sentBefore = new Promise<void>((resolve) => (beforeSent = resolve));
     const bob = await device('exp-bob', {
-      token: await token('exp-bob', { ttlS: 2 }),
+      token: await token('exp-bob', { ttlS: 3 }),
       refreshToken: async (reason) => {
         reasons.push(reason);
         // While bob has no connection, alice writes: bob must still get it after the refresh.
+        await sentBefore;
         await alice.client.send(conv.id, 'while you were away').sent;
         return token('exp-bob');
       },
     });
-    bob.client.on('session:end', (p) => ended.push(p.reason));
-    const conv = await alice.client.direct('exp-bob');
     await alice.client.send(conv.id, 'before').sent;
+    beforeSent();
     await waitFor('the refresh', () => reasons.length > 0);
     await waitFor('the message sent meanwhile', () => bob.messages.length >= 2);
     await alice.client.send(conv.id, 'after').sent;
     await waitFor('the message after', () => bob.messages.length >= 3);
     assert.deepEqual(reasons, ['token_expired']);
-    assert.deepEqual(ended, ['token_expired']);
+    assert.deepEqual(bob.ended, ['token_expired']);
     assert.deepEqual(
       bob.messages.map((m) => m.content?.text),
       ['before', 'while you were away', 'after'],
