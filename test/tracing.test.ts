@@ -170,6 +170,40 @@ describe('tracing (in-memory exporter, real app, PostgreSQL and Redis)', () => {
     assert.ok(descends(one(spans, 'message:new publish'), send, spans));
   });
 
+  it('a caller that did not sample: nothing is recorded, yet traceresponse and the logs carry the trace id', async () => {
+    const conversationId = await direct('unsampled.a', 'unsampled.b');
+    const caller = callerContext();
+    const requestId = `unsampled-${hex(4)}`;
+    const res = await http(app.url, 'POST', `/conversations/${conversationId}/messages`, {
+      token: await token('unsampled.a'),
+      headers: { traceparent: caller.traceparent.replace(/-01$/, '-00'), 'x-request-id': requestId },
+      body: { clientMessageId: randomUUID(), content: { text: 'not sampled' } },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.match(
+      res.headers.get('traceresponse') ?? '',
+      new RegExp(`^00-${caller.traceId}-[0-9a-f]{16}-00$`),
+    );
+    await until(() => app.logs.lines.some((l) => l.requestId === requestId), 'the access log line');
+    assert.ok(
+      app.logs.lines.filter((l) => l.requestId === requestId).every((l) => l.traceId === caller.traceId),
+    );
+    // A sampled request after it has had its spans exported: had the first made any, they would be there.
+    const later = callerContext();
+    await http(app.url, 'GET', '/conversations?limit=1', {
+      token: await token('unsampled.a'),
+      headers: { traceparent: later.traceparent },
+    });
+    await until(
+      () => spansOf(later.traceId).some((s) => s.kind === SpanKind.SERVER),
+      'the later server span',
+    );
+    assert.deepEqual(
+      spansOf(caller.traceId).map((s) => s.name),
+      [],
+    );
+  });
+
   it('a REST request without traceparent starts a trace of its own, named in traceresponse', async () => {
     const res = await http(app.url, 'GET', '/conversations?limit=1', { token: await token('rest.a') });
     assert.equal(res.status, 200);
