@@ -190,3 +190,85 @@ describe('fault injection: Redis killed and restarted under two instances', () =
     assert.equal((await http(B.url, 'GET', '/health/live')).status, 200);
   });
 });
+
+describe('fault injection: instances started while Redis is down', () => {
+  let world: Awaited<ReturnType<typeof testWorld>>;
+  let redis: RedisServer;
+  const crashes: string[] = [];
+  const onCrash = (err: unknown) => crashes.push(err instanceof Error ? err.message : String(err));
+  const sockets: Socket[] = [];
+
+  before(async () => {
+    process.on('unhandledRejection', onCrash);
+    process.on('uncaughtException', onCrash);
+    redis = await RedisServer.start();
+    await redis.stop();
+    world = await testWorld({ redis: true });
+  });
+  after(async () => {
+    process.off('unhandledRejection', onCrash);
+    process.off('uncaughtException', onCrash);
+    for (const s of sockets) s.close();
+    await world?.close();
+    await redis?.stop();
+  });
+
+  it('boot and serve on their own view, then join the shared state by themselves when Redis comes up', async () => {
+    const [A, B] = await Promise.all([
+      world.start({ REDIS_URL: redis.url }),
+      world.start({ REDIS_URL: redis.url }),
+    ]);
+    for (const app of [A, B]) {
+      const r = await http(app.url, 'GET', '/health/ready');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.details.redis.status, 'degraded');
+    }
+    const tag = randomBytes(3).toString('hex');
+    const alice = `alice.${tag}`;
+    const bob = `bob.${tag}`;
+    const conv = await http(A.url, 'POST', '/conversations', {
+      token: await token(alice),
+      body: { type: 'direct', participantIds: [bob] },
+    });
+    assert.equal(conv.status, 201);
+    const a = await connectSocket(A.url, await token(alice));
+    const b = await connectSocket(B.url, await token(bob));
+    sockets.push(a, b);
+    const seen: { event: string; payload: any }[] = [];
+    b.onAny((event: string, payload: unknown) => seen.push({ event, payload }));
+    const local = await emitAck(a, 'message:send', {
+      conversationId: conv.body.id,
+      clientMessageId: randomUUID(),
+      content: { text: 'while Redis is down' },
+    });
+    assert.equal(local.ok, true, JSON.stringify(local));
+
+    await redis.restart();
+    await until(
+      async () =>
+        (await http(A.url, 'GET', '/health/ready')).body.details?.redis?.status === 'up' &&
+        (await http(B.url, 'GET', '/health/ready')).body.details?.redis?.status === 'up',
+      'readiness up on both',
+    );
+    // The ordered channel (message:new) and the Socket.IO adapter (typing, deletes) now cross instances.
+    await until(
+      async () => {
+        const sent = await emitAck(a, 'message:send', {
+          conversationId: conv.body.id,
+          clientMessageId: randomUUID(),
+          content: { text: 'after' },
+        });
+        assert.equal(sent.ok, true, JSON.stringify(sent));
+        await emitAck(a, 'typing:start', { conversationId: conv.body.id });
+        await sleep(200);
+        return (
+          seen.some((e) => e.event === 'message:new' && e.payload.id === sent.data.id) &&
+          seen.some((e) => e.event === 'typing' && e.payload.userId === alice)
+        );
+      },
+      'message:new and typing from A to reach B',
+      20_000,
+    );
+    assert.deepEqual(crashes, [], 'an error escaped (it would crash the process)');
+  });
+});

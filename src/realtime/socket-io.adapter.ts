@@ -37,7 +37,7 @@ export class ChatIoAdapter extends IoAdapter {
     } as ServerOptions);
     if (this.redis.client) {
       server.adapter(
-        createAdapter(this.redis.duplicate('io-pub'), this.redis.duplicate('io-sub'), {
+        createAdapter(this.redis.duplicate('io-pub'), this.redis.duplicate('io-sub', { subscriber: true }), {
           key: this.redis.key('socket.io'),
         }),
       );

@@ -36,9 +36,14 @@ export class RedisService implements OnApplicationShutdown {
     return this.prefix + parts.join(':');
   }
 
-  /** A further connection (pub/sub needs its own). Closed with the app. */
-  duplicate(name: string): Redis {
-    const conn = this.connect(name);
+  /**
+   * A further connection (pub/sub needs its own). Closed with the app. A `subscriber`'s commands
+   * (SUBSCRIBE) wait for Redis however long it is away, instead of failing after a few retries:
+   * an instance started while Redis is down subscribes when it comes up (ioredis re-subscribes
+   * after later reconnects by itself).
+   */
+  duplicate(name: string, opts: { subscriber?: boolean } = {}): Redis {
+    const conn = this.connect(name, true, opts.subscriber ? null : 2);
     this.extra.push(conn);
     return conn;
   }
@@ -58,11 +63,11 @@ export class RedisService implements OnApplicationShutdown {
     }
   }
 
-  private connect(name: string, enableOfflineQueue = true): Redis {
+  private connect(name: string, enableOfflineQueue = true, maxRetriesPerRequest: number | null = 2): Redis {
     const plan = redisConnectionPlan(this.config, {
       connectionName: `chat-${name}`,
       enableOfflineQueue,
-      maxRetriesPerRequest: 2,
+      maxRetriesPerRequest,
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000) + Math.floor(Math.random() * 100),
     })!;
     // A Cluster speaks the same commands (scripts, pub/sub, pipelines within a slot) as one server.

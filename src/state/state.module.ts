@@ -74,7 +74,11 @@ import { MemorySlidingWindow, RedisSlidingWindow, SlidingWindow } from './slidin
         redis.client
           ? withFallback<OrderedChannel>(
               'fan-out',
-              new RedisOrderedChannel(redis.client, redis.duplicate('ordered-sub'), redis.key('')),
+              new RedisOrderedChannel(
+                redis.client,
+                redis.duplicate('ordered-sub', { subscriber: true }),
+                redis.key(''),
+              ),
               new MemoryOrderedChannel(),
               redis.ready,
               ['subscribe'],
