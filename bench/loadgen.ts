@@ -74,7 +74,9 @@ export const loadgenScenario: Scenario = {
       // A fresh server per kind of run, as the baseline does.
       const plan: { kind: Run['kind']; rates: number[] }[] = [
         ...(idle ? [{ kind: 'idle' as const, rates: [0] }] : []),
-        { kind: 'direct', rates: [...direct, ...(overload ? [overload] : [])] },
+        ...(direct.length || overload
+          ? [{ kind: 'direct' as const, rates: [...direct, ...(overload ? [overload] : [])] }]
+          : []),
         ...(group.length ? [{ kind: 'group' as const, rates: group }] : []),
       ];
       for (const { kind, rates } of plan) {
