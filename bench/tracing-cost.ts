@@ -7,11 +7,13 @@
  * loop: `--concurrency` clients, each sending to its own direct conversation over keep-alive
  * HTTP for `--seconds`; the modes take turns round after round (rotating which goes first), so a
  * change in machine load hits them alike. Reported: sends per second and latency percentiles,
- * pooled over the rounds, and what reached the receiver.
+ * pooled over the rounds; the instance's CPU time per send (from /proc: less sensitive than
+ * throughput to what else the machine runs); and what reached the receiver per send.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -28,6 +30,13 @@ const ROOT = path.resolve(__dirname, '..');
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** The goal of issue #12: at 10 % sampling, within 5 % of tracing off. */
 const GOAL_RATIO = 0.05;
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 export const tracingCostHelp = `tracing-cost flags:
   --concurrency N   clients sending at once, each to its own direct conversation (default 16)
@@ -59,13 +68,16 @@ interface Mode {
   env: Record<string, string>;
 }
 
-/** The dummy OTLP/HTTP receiver: answers 200 to everything and counts what it got. */
+/**
+ * The dummy OTLP/HTTP receiver: answers 200 to everything and counts what it got, per instance (each
+ * traced instance has a service name of its own, found in the body, protobuf or JSON alike).
+ */
 class Receiver {
-  requests = 0;
-  bytes = 0;
-  spans = 0;
+  private readonly received = new Map<string, { requests: number; bytes: number; spans: number }>();
   private server!: Server;
   url = '';
+
+  constructor(private readonly services: string[]) {}
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -73,11 +85,14 @@ class Receiver {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = Buffer.concat(chunks);
-        this.requests++;
-        this.bytes += body.length;
+        const service = this.services.find((name) => body.includes(name)) ?? '?';
+        const got = this.received.get(service) ?? { requests: 0, bytes: 0, spans: 0 };
+        got.requests++;
+        got.bytes += body.length;
         // JSON bodies can be counted span by span; protobuf ones are counted in bytes only.
         if (String(req.headers['content-type']).includes('json'))
-          this.spans += (body.toString('utf8').match(/"spanId"/g) ?? []).length;
+          got.spans += (body.toString('utf8').match(/"spanId"/g) ?? []).length;
+        this.received.set(service, got);
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
     });
@@ -85,13 +100,25 @@ class Receiver {
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  snapshot() {
-    return { requests: this.requests, bytes: this.bytes, spans: this.spans };
+  of(service: string) {
+    return this.received.get(service) ?? { requests: 0, bytes: 0, spans: 0 };
   }
 
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** CPU time (user + system) a process has used, in ms, from /proc (NaN where there is none). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the whole line (12 and 13 after the name), in ticks.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
   }
 }
 
@@ -129,16 +156,30 @@ async function startInstance(env: Record<string, string>, ctx: ScenarioContext) 
     if (Date.now() > deadline) throw new Error(`an instance was not ready after 60 s:\n${errors}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, stop, output: () => errors };
+  return { url, stop, output: () => errors, cpuMs: () => cpuMs(child.pid) };
 }
 
-/** `concurrency` closed-loop senders for `ms`: every send's latency, and how long it took in all. */
+interface Sender {
+  url: string;
+  token: string;
+  conversationId: string;
+}
+
+/**
+ * `concurrency` closed-loop senders for `ms`: every send's latency, and how long it took in all.
+ * Each measurement opens its own keep-alive connections (an instance idle between its turns closes
+ * the old ones after its keep-alive timeout).
+ */
 async function sendFor(
-  clients: { api: JsonClient; conversationId: string }[],
+  senders: Sender[],
   ms: number,
 ): Promise<{ latencies: number[]; elapsedMs: number; errors: number }> {
   const latencies: number[] = [];
   let errors = 0;
+  const clients = senders.map((s) => ({
+    api: new JsonClient(s.url, s.token),
+    conversationId: s.conversationId,
+  }));
   const start = performance.now();
   const end = start + ms;
   await Promise.all(
@@ -154,7 +195,9 @@ async function sendFor(
       }
     }),
   );
-  return { latencies, elapsedMs: performance.now() - start, errors };
+  const elapsedMs = performance.now() - start;
+  for (const c of clients) c.api.close();
+  return { latencies, elapsedMs, errors };
 }
 
 interface ModeResult {
@@ -164,6 +207,9 @@ interface ModeResult {
   latency: Summary;
   errors: number;
   perRound: number[];
+  /** CPU time of the instance per send (user + system), over the measurements. */
+  cpuMsPerSend: number;
+  cpuPerRound: number[];
   exported: { requests: number; bytes: number; spans: number; bytesPerSend: number };
 }
 
@@ -175,22 +221,23 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   const logLevel = typeof flags['log-level'] === 'string' ? flags['log-level'] : 'info';
   const protocol = typeof flags.protocol === 'string' ? flags.protocol : 'http/protobuf';
 
-  const receiver = new Receiver();
+  const modes: Mode[] = [
+    { name: 'off', sampling: '—', env: {} },
+    { name: 'on, 10 %', sampling: 'traceidratio 0.1', env: { OTEL_TRACES_SAMPLER_ARG: '0.1' } },
+    { name: 'on, 100 %', sampling: 'traceidratio 1.0', env: { OTEL_TRACES_SAMPLER_ARG: '1.0' } },
+  ];
+  const serviceOf = (m: number) => `chat-bench-mode${m}x`;
+  const receiver = new Receiver(modes.map((_, m) => serviceOf(m)));
   await receiver.start();
   ctx.onCleanup(() => receiver.stop());
   const db = await createTestDatabase();
   ctx.onCleanup(() => db.drop());
-  const otlp = {
-    OTEL_SERVICE_NAME: 'chat-bench',
+  const otlp = (m: number) => ({
+    OTEL_SERVICE_NAME: serviceOf(m),
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
     OTEL_TRACES_SAMPLER: 'traceidratio',
-  };
-  const modes: Mode[] = [
-    { name: 'off', sampling: '—', env: {} },
-    { name: 'on, 10 %', sampling: 'traceidratio 0.1', env: { ...otlp, OTEL_TRACES_SAMPLER_ARG: '0.1' } },
-    { name: 'on, 100 %', sampling: 'traceidratio 1.0', env: { ...otlp, OTEL_TRACES_SAMPLER_ARG: '1.0' } },
-  ];
+  });
   const common = {
     DATABASE_URL: db.url,
     REDIS_URL,
@@ -204,30 +251,29 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   };
   ctx.log(`starting ${modes.length} instances (${modes.map((m) => m.name).join(', ')})`);
   const instances = [];
-  for (const mode of modes) instances.push(await startInstance({ ...common, ...mode.env }, ctx));
+  for (const [m, mode] of modes.entries())
+    instances.push(await startInstance({ ...common, ...(m > 0 ? { ...otlp(m), ...mode.env } : {}) }, ctx));
 
   // One direct conversation per client and instance (no instance waits on another's row locks).
-  const clients: { api: JsonClient; conversationId: string }[][] = [];
+  const clients: Sender[][] = [];
   for (const [m, instance] of instances.entries()) {
-    const mine = [];
+    const mine: Sender[] = [];
     for (let i = 0; i < concurrency; i++) {
-      const sender = `bench.m${m}.s${i}`;
-      const api = new JsonClient(
-        instance.url,
-        await signDevToken(sender, { secret: DEV_JWT_SECRET, ttlS: 86_400 }),
-      );
+      const token = await signDevToken(`bench.m${m}.s${i}`, { secret: DEV_JWT_SECRET, ttlS: 86_400 });
+      const api = new JsonClient(instance.url, token);
       const res = await api.post('/conversations', { type: 'direct', participantIds: [`bench.m${m}.r${i}`] });
+      api.close();
       if (res.status !== 201) throw new Error(`could not create a conversation: ${JSON.stringify(res.body)}`);
-      mine.push({ api, conversationId: res.body.id as string });
+      mine.push({ url: instance.url, token, conversationId: res.body.id as string });
     }
     clients.push(mine);
   }
-  ctx.onCleanup(async () => clients.flat().forEach((c) => c.api.close()));
 
+  const allSends = modes.map(() => 0);
   if (warmup)
     for (const [m, mode] of modes.entries()) {
       ctx.log(`warm-up: ${mode.name}, ${warmup} s`);
-      await sendFor(clients[m]!, warmup * 1000);
+      allSends[m]! += (await sendFor(clients[m]!, warmup * 1000)).latencies.length;
     }
   const loadBefore = loadAverage();
   const samples = modes.map(() => ({
@@ -236,14 +282,19 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     ms: 0,
     errors: 0,
     perRound: [] as number[],
+    cpuMs: 0,
+    cpuPerRound: [] as number[],
   }));
-  const exported = modes.map(() => ({ requests: 0, bytes: 0, spans: 0 }));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < modes.length; k++) {
       const m = (r + k) % modes.length;
-      const before = receiver.snapshot();
+      const cpuBefore = instances[m]!.cpuMs();
       const res = await sendFor(clients[m]!, seconds * 1000);
       const s = samples[m]!;
+      const cpu = instances[m]!.cpuMs() - cpuBefore;
+      s.cpuMs += cpu;
+      s.cpuPerRound.push(round(cpu / Math.max(1, res.latencies.length), 2));
+      allSends[m]! += res.latencies.length;
       s.latencies.push(...res.latencies);
       s.sends += res.latencies.length;
       s.ms += res.elapsedMs;
@@ -251,16 +302,12 @@ async function run(flags: Flags, ctx: ScenarioContext) {
       s.perRound.push(round(res.latencies.length / (res.elapsedMs / 1000), 1));
       ctx.log(
         `round ${r + 1}/${rounds} ${modes[m]!.name}: ${s.perRound[s.perRound.length - 1]} sends/s, ` +
-          `p99 ${round(summarize(res.latencies).p99, 2)} ms`,
+          `p99 ${round(summarize(res.latencies).p99, 2)} ms, CPU ${s.cpuPerRound[s.cpuPerRound.length - 1]} ms/send`,
       );
-      // What arrived while this mode ran (the other instances were idle, their queues empty by then).
-      const after = receiver.snapshot();
-      exported[m]!.requests += after.requests - before.requests;
-      exported[m]!.bytes += after.bytes - before.bytes;
-      exported[m]!.spans += after.spans - before.spans;
     }
   }
   const loadAfter = loadAverage();
+  // Stopping flushes what the traced instances still buffer: the receiver then has everything.
   for (const instance of instances) await instance.stop();
 
   const results: ModeResult[] = modes.map((mode, m) => {
@@ -272,19 +319,26 @@ async function run(flags: Flags, ctx: ScenarioContext) {
       latency: summarize(s.latencies),
       errors: s.errors,
       perRound: s.perRound,
-      exported: { ...exported[m]!, bytesPerSend: round(exported[m]!.bytes / Math.max(1, s.sends), 1) },
+      cpuMsPerSend: round(s.cpuMs / Math.max(1, s.sends), 3),
+      cpuPerRound: s.cpuPerRound,
+      exported: {
+        ...receiver.of(serviceOf(m)),
+        bytesPerSend: round(receiver.of(serviceOf(m)).bytes / Math.max(1, allSends[m]!), 1),
+      },
     };
   });
   const off = results[0]!;
   const rel = (r: ModeResult) => ({
     throughput: round(r.sendsPerSecond / off.sendsPerSecond - 1, 4),
     p99: round(r.latency.p99 / off.latency.p99 - 1, 4),
+    cpu: round(r.cpuMsPerSend / off.cpuMsPerSend - 1, 4),
   });
   const tenth = results[1]!;
   const goal = {
     goal: `at 10 % sampling, throughput within ${GOAL_RATIO * 100} % of tracing off`,
     throughputChange: rel(tenth).throughput,
     p99Change: rel(tenth).p99,
+    cpuPerSendChange: rel(tenth).cpu,
     met: rel(tenth).throughput >= -GOAL_RATIO,
   };
 
@@ -302,6 +356,8 @@ async function run(flags: Flags, ctx: ScenarioContext) {
         'p99 ms',
         'p99 vs off',
         'max ms',
+        'CPU ms/send',
+        'CPU vs off',
         'errors',
         'OTLP bytes/send',
       ],
@@ -314,13 +370,15 @@ async function run(flags: Flags, ctx: ScenarioContext) {
         r.latency.p99,
         r === off ? '—' : `${(rel(r).p99 * 100).toFixed(1)} %`,
         r.latency.max,
+        r.cpuMsPerSend,
+        r === off ? '—' : `${(rel(r).cpu * 100).toFixed(1)} %`,
         r.errors,
         r.exported.bytesPerSend,
       ]),
     ),
     '',
     `per round (sends/s): ${results.map((r) => `${r.mode}: ${r.perRound.join(', ')}`).join('; ')}`,
-    `goal: ${goal.goal}: ${goal.met ? 'met' : 'NOT met'} (${(goal.throughputChange * 100).toFixed(1)} %)`,
+    `goal: ${goal.goal}: ${goal.met ? 'met' : 'NOT met'} (throughput ${(goal.throughputChange * 100).toFixed(1)} %, CPU per send ${(goal.cpuPerSendChange * 100).toFixed(1)} %)`,
     `load average before/after: ${loadBefore.join(' ')} / ${loadAfter.join(' ')}`,
   ].join('\n');
   return {
