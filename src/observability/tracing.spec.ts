@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { tracingConfigured, tracingEnabled } from './tracing';
+import { startTracing, tracingConfigured, tracingEnabled } from './tracing';
 
 describe('tracingConfigured (which OTEL_* settings turn tracing on)', () => {
   it('is off with no exporter configured, and a blank endpoint counts as unset', () => {
@@ -26,5 +26,16 @@ describe('tracingConfigured (which OTEL_* settings turn tracing on)', () => {
 
   it('nothing is started by merely loading the module', () => {
     assert.equal(tracingEnabled(), false);
+  });
+
+  it('without an exporter, startTracing loads none of the SDK', (t) => {
+    if (tracingConfigured()) return t.skip('this environment configures an exporter');
+    const tracing = startTracing();
+    assert.equal(tracing.enabled, false);
+    assert.equal(tracingEnabled(), false);
+    const loaded = Object.keys(require.cache).filter((f) =>
+      /@opentelemetry[\\/](sdk-|instrumentation)/.test(f),
+    );
+    assert.deepEqual(loaded, []);
   });
 });
