@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startTracing, tracingConfigured, tracingEnabled } from './tracing';
+import { enabledInstrumentations, startTracing, tracingConfigured, tracingEnabled } from './tracing';
 
 describe('tracingConfigured (which OTEL_* settings turn tracing on)', () => {
   it('is off with no exporter configured, and a blank endpoint counts as unset', () => {
@@ -37,5 +37,27 @@ describe('tracingConfigured (which OTEL_* settings turn tracing on)', () => {
       /@opentelemetry[\\/](sdk-|instrumentation)/.test(f),
     );
     assert.deepEqual(loaded, []);
+  });
+});
+
+describe('enabledInstrumentations (OTEL_NODE_ENABLED_INSTRUMENTATIONS / _DISABLED_)', () => {
+  it('all by default; an enabled list keeps only those; a disabled list removes, and wins', () => {
+    assert.deepEqual(enabledInstrumentations({}), ['http', 'undici', 'pg', 'ioredis', 'nestjs-core']);
+    assert.deepEqual(enabledInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'nestjs-core, PG' }), [
+      'http',
+      'undici',
+      'ioredis',
+    ]);
+    assert.deepEqual(enabledInstrumentations({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,pg,unknown' }), [
+      'http',
+      'pg',
+    ]);
+    assert.deepEqual(
+      enabledInstrumentations({
+        OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,pg',
+        OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pg',
+      }),
+      ['http'],
+    );
   });
 });

@@ -73,6 +73,21 @@ export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean
   return Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
 }
 
+/** The instrumentations, by the names `OTEL_NODE_ENABLED_INSTRUMENTATIONS`/`_DISABLED_` use. */
+export const INSTRUMENTATIONS = ['http', 'undici', 'pg', 'ioredis', 'nestjs-core'] as const;
+export type InstrumentationName = (typeof INSTRUMENTATIONS)[number];
+
+/**
+ * The instrumentations to install: all of them, or those `OTEL_NODE_ENABLED_INSTRUMENTATIONS` lists,
+ * minus those `OTEL_NODE_DISABLED_INSTRUMENTATIONS` lists (comma lists of the names above, as for
+ * `@opentelemetry/auto-instrumentations-node`). Fewer instrumentations: fewer spans, less cost.
+ */
+export function enabledInstrumentations(env: NodeJS.ProcessEnv = process.env): InstrumentationName[] {
+  const only = list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS);
+  const off = list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS);
+  return INSTRUMENTATIONS.filter((name) => (!only.length || only.includes(name)) && !off.includes(name));
+}
+
 /** True once `startTracing` has installed the SDK in this process. */
 export function tracingEnabled(): boolean {
   return current?.enabled ?? false;
@@ -96,7 +111,8 @@ export function startTracing(options: TracingOptions = {}): Tracing {
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when tracing is on */
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   /* eslint-enable @typescript-eslint/no-require-imports */
-  const nest = createNestInstrumentation();
+  const enabled = enabledInstrumentations();
+  const nest = enabled.includes('nestjs-core') ? createNestInstrumentation() : undefined;
   const hasServiceName =
     Boolean(process.env.OTEL_SERVICE_NAME?.trim()) ||
     /(?:^|,)\s*service\.name\s*=/.test(process.env.OTEL_RESOURCE_ATTRIBUTES ?? '');
@@ -107,10 +123,10 @@ export function startTracing(options: TracingOptions = {}): Tracing {
     // Traces only: metrics stay on /metrics (Prometheus), logs on stdout.
     metricReaders: [],
     logRecordProcessors: [],
-    instrumentations: [...createInstrumentations(), nest.instrumentation],
+    instrumentations: [...createInstrumentations(enabled), ...(nest ? [nest.instrumentation] : [])],
   });
   sdk.start();
-  nest.patchLoaded();
+  nest?.patchLoaded();
   current = {
     enabled: true,
     forceFlush: async () => {
@@ -129,7 +145,7 @@ export function startTracing(options: TracingOptions = {}): Tracing {
 }
 
 /** The maintained instrumentations for what the service uses, set up so no span carries message text. */
-function createInstrumentations(): Instrumentation[] {
+function createInstrumentations(enabled: InstrumentationName[]): Instrumentation[] {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { HttpInstrumentation } =
     require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
@@ -140,35 +156,38 @@ function createInstrumentations(): Instrumentation[] {
   const { IORedisInstrumentation } =
     require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
   /* eslint-enable @typescript-eslint/no-require-imports */
-  return [
-    new HttpInstrumentation({
-      ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? ''),
-      // Outgoing node:http calls only inside a traced operation (not the test clients, not probes).
-      requireParentforOutgoingSpans: true,
-      // Called with the ServerResponse as soon as the server span starts: the header goes out with
-      // every answer, errors and the body parser's included.
-      responseHook: (span, response) => {
-        if (isServerResponse(response) && !response.headersSent)
-          response.setHeader(TRACE_RESPONSE_HEADER, traceResponse(span));
-      },
-      // At the end of the request: name the server span after the route Express matched
-      // (`POST /conversations/:id/messages`), as the Express instrumentation would (it cannot hook
-      // Express here: Nest 12 imports it from an ES module).
-      applyCustomAttributesOnSpan: (span, request, response) => {
-        if (!isServerResponse(response)) return;
-        const { method, route } = request as IncomingMessage & { route?: { path?: unknown } };
-        if (typeof route?.path !== 'string' || !method) return;
-        span.setAttribute('http.route', route.path);
-        span.updateName(`${method} ${route.path}`);
-      },
-    }),
+  const all: Partial<Record<InstrumentationName, () => Instrumentation>> = {
+    http: () =>
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? ''),
+        // Outgoing node:http calls only inside a traced operation (not the test clients, not probes).
+        requireParentforOutgoingSpans: true,
+        // Called with the ServerResponse as soon as the server span starts: the header goes out with
+        // every answer, errors and the body parser's included.
+        responseHook: (span, response) => {
+          if (isServerResponse(response) && !response.headersSent)
+            response.setHeader(TRACE_RESPONSE_HEADER, traceResponse(span));
+        },
+        // At the end of the request: name the server span after the route Express matched
+        // (`POST /conversations/:id/messages`), as the Express instrumentation would (it cannot hook
+        // Express here: Nest 12 imports it from an ES module).
+        applyCustomAttributesOnSpan: (span, request, response) => {
+          if (!isServerResponse(response)) return;
+          const { method, route } = request as IncomingMessage & { route?: { path?: unknown } };
+          if (typeof route?.path !== 'string' || !method) return;
+          span.setAttribute('http.route', route.path);
+          span.updateName(`${method} ${route.path}`);
+        },
+      }),
     // fetch (the profile service client): a client span, and `traceparent` sent along.
-    new UndiciInstrumentation({ requireParentforSpans: true }),
+    undici: () => new UndiciInstrumentation({ requireParentforSpans: true }),
     // Parameterised statements only: enhancedDatabaseReporting (the values) stays off.
-    new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
+    pg: () => new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
     // The command name only: arguments carry message payloads (the fan-out script, pub/sub).
-    new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (cmd) => cmd }),
-  ];
+    ioredis: () =>
+      new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (cmd) => cmd }),
+  };
+  return enabled.flatMap((name) => all[name]?.() ?? []);
 }
 
 function isServerResponse(r: IncomingMessage | ServerResponse): r is ServerResponse {
