@@ -1,11 +1,34 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 const ROOT = path.resolve(__dirname, '../..');
 
-/** Builds the web app into dist/web-app (what the service serves at /app), as `npm run build:web` does. */
+/** The newest modification time of the files under `dir`. */
+function newest(dir: string): number {
+  return Math.max(
+    0,
+    ...readdirSync(dir).map((name) => {
+      const full = path.join(dir, name);
+      const stat = statSync(full);
+      return stat.isDirectory() ? newest(full) : stat.mtimeMs;
+    }),
+  );
+}
+
+/**
+ * Builds the web app into dist/web-app (what the service serves at /app), as `npm run build:web`
+ * does, unless the build there is newer than every source of it.
+ */
 export function buildWebApp(): void {
+  const built = path.join(ROOT, 'dist/web-app/index.html');
+  const sources = Math.max(
+    newest(path.join(ROOT, 'client/web')),
+    newest(path.join(ROOT, 'client/src')),
+    statSync(path.join(ROOT, 'client/vite.config.mts')).mtimeMs,
+  );
+  if (existsSync(built) && statSync(built).mtimeMs > sources) return;
   execFileSync(
     process.execPath,
     [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'client/vite.config.mts'],
