@@ -1,5 +1,6 @@
 // Real processes for the fault-injection tests: a redis-server of the test's own (stopped and
 // restarted on the same port), and the service itself as a child process (killed or terminated).
+import { tmpdir } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -75,7 +76,8 @@ export class RedisServer {
         'no',
         ...this.extraArgs,
       ],
-      { stdio: 'ignore' },
+      // Files a replica or a cluster node writes (dump.rdb, nodes.conf) go to the temp dir, not the checkout.
+      { stdio: 'ignore', cwd: tmpdir() },
     );
     this.child = child;
     const deadline = Date.now() + 10_000;
