@@ -21,6 +21,16 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
         '',
         'Errors always have the shape `{ statusCode, code, message, requestId, details? }` with `code` one of',
         ERROR_CODES.map((c) => `\`${c}\``).join(', ') + '. Every response carries `x-request-id`.',
+        '',
+        'Extensions to the contract (none changes what it defines):',
+        '- With tracing on (see docs/TRACING.md), every response carries a W3C `traceresponse` header',
+        '  (`00-<trace-id>-<span-id>-<flags>`), and an incoming `traceparent` is honoured.',
+        '- Socket.IO: a client event may carry trace context in an optional argument between the payload',
+        "  and the ack: `emit(event, payload, { traceparent }, ack)`; the payload's validation is unchanged.",
+        '- Socket.IO: `session:end { reason }` (`token_expired`, `rate_limited`, `server_shutdown`) comes',
+        '  just before the server closes a connection; a `RATE_LIMITED` ack error carries `retryAfterS`.',
+        '- `SERVICE_UNAVAILABLE` (503, or in an ack) means the message was not written: retry it with',
+        '  the same `clientMessageId`.',
       ].join('\n'),
     )
     .setVersion('1')
