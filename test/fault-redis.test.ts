@@ -262,7 +262,9 @@ describe('fault injection: instances started while Redis is down', () => {
           content: { text: 'after' },
         });
         assert.equal(sent.ok, true, JSON.stringify(sent));
+        // start then stop: each attempt is a change, announced afresh (a renewal is not announced).
         await emitAck(a, 'typing:start', { conversationId: conv.body.id });
+        await emitAck(a, 'typing:stop', { conversationId: conv.body.id });
         await sleep(200);
         return (
           seen.some((e) => e.event === 'message:new' && e.payload.id === sent.data.id) &&
