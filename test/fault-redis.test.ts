@@ -25,8 +25,13 @@ describe('fault injection: Redis killed and restarted under two instances', () =
   let B: TestApp;
   let pg: Client;
   const devices: Device[] = [];
+  /** What would crash a real process (the test runner only reports it). */
+  const crashes: string[] = [];
+  const onCrash = (err: unknown) => crashes.push(err instanceof Error ? err.message : String(err));
 
   before(async () => {
+    process.on('unhandledRejection', onCrash);
+    process.on('uncaughtException', onCrash);
     redis = await RedisServer.start();
     world = await testWorld({ redis: true });
     [A, B] = await Promise.all([
@@ -37,6 +42,8 @@ describe('fault injection: Redis killed and restarted under two instances', () =
     await pg.connect();
   });
   after(async () => {
+    process.off('unhandledRejection', onCrash);
+    process.off('uncaughtException', onCrash);
     for (const d of devices) d.socket.close();
     await pg?.end().catch(() => undefined);
     await world?.close();
@@ -188,6 +195,7 @@ describe('fault injection: Redis killed and restarted under two instances', () =
     console.log(
       `# Redis killed ${faults} times under two instances: ${rows.length} acked messages checked in the database`,
     );
+    assert.deepEqual(crashes, [], 'an error escaped (it would crash the process)');
     // Nothing crashed: both instances still answer.
     assert.equal((await http(A.url, 'GET', '/health/live')).status, 200);
     assert.equal((await http(B.url, 'GET', '/health/live')).status, 200);
