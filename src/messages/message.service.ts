@@ -10,6 +10,7 @@ import type { AppConfig } from '../config/env';
 import { ConversationRepository } from '../conversations/conversation.repository';
 import type { ConversationType } from '../conversations/conversation.types';
 import { Db } from '../database/db';
+import { MetricsService } from '../observability/metrics.service';
 import { activeContext, inContext, linkTo, withSpan } from '../observability/spans';
 import { normalizeText } from './message-text';
 import { MessageRepository } from './message.repository';
@@ -57,6 +58,7 @@ export class MessageService {
     private readonly events: DomainEvents,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {
     // Tracing: a batch runs in its first send's trace, the other sends are linked to it.
     const sendBatch = (jobs: SendJob[]) =>
@@ -133,6 +135,9 @@ export class MessageService {
       results: (SendResult | Error)[];
       created: { message: Message; participantIds: string[]; type: ConversationType; ctx?: Context }[];
     };
+    this.metrics.sendBatchSize.observe(jobs.length);
+    this.metrics.sendQueued.set(this.batcher.queued);
+    const stopTimer = this.metrics.sendBatchDuration.startTimer();
     try {
       outcome = await this.db.transaction(async (tx) => {
         const checks = await this.messages.lockAndCheck(tx, jobs);
@@ -181,6 +186,7 @@ export class MessageService {
         return { results, created };
       });
     } catch (err) {
+      stopTimer();
       if (isUnavailableError(err)) return jobs.map(() => err as Error);
       if (!(err instanceof DuplicateSend) && jobs.length === 1) throw err;
       return Promise.all(
@@ -191,6 +197,7 @@ export class MessageService {
         ),
       );
     }
+    stopTimer();
     // Each announcement (the fan-out) in its own send's trace.
     for (const c of outcome.created)
       inContext(c.ctx, () =>

@@ -58,6 +58,26 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly sendBatchSize = new Histogram({
+    name: 'chat_send_batch_size',
+    help: 'Sends written together in one transaction (the batched send path)',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200],
+    registers: [this.registry],
+  });
+
+  readonly sendBatchDuration = new Histogram({
+    name: 'chat_send_batch_duration_seconds',
+    help: 'Time of one send batch in the database, from BEGIN to COMMIT',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  readonly sendQueued = new Gauge({
+    name: 'chat_send_queue_depth',
+    help: 'Sends waiting for a free send lane',
+    registers: [this.registry],
+  });
+
   constructor(@Inject(Db) db: Db) {
     collectDefaultMetrics({ register: this.registry, prefix: 'chat_' });
     const pool = (name: string, help: string, pick: (s: ReturnType<Db['poolStats']>) => number) =>
