@@ -69,13 +69,15 @@ export class BusinessRepository {
       .then((r) => r[0]);
   }
 
-  /** The businesses a user is an agent of. */
-  async businessesOfAgent(userId: string): Promise<string[]> {
-    const rows: { business_id: string }[] = await this.db.query(
-      `SELECT business_id FROM agents WHERE user_id = $1`,
-      [userId],
+  /** The businesses each of `userIds` is an agent of (users who are agents nowhere are left out). */
+  async businessesOfAgents(userIds: string[]): Promise<Map<string, string[]>> {
+    const rows: { user_id: string; business_id: string }[] = await this.db.query(
+      `SELECT user_id, business_id FROM agents WHERE user_id = ANY($1::text[])`,
+      [userIds],
     );
-    return rows.map((r) => r.business_id);
+    const byUser = new Map<string, string[]>();
+    for (const r of rows) byUser.set(r.user_id, [...(byUser.get(r.user_id) ?? []), r.business_id]);
+    return byUser;
   }
 
   async upsertAgent(businessId: string, userId: string, capacity: number): Promise<void> {

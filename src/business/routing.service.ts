@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { v7 as uuidv7 } from 'uuid';
+import { BatchLoader } from '../common/batch-loader';
 import { Clock } from '../common/clock';
 import { DomainEvents } from '../common/domain-events';
 import { notFound } from '../common/errors';
@@ -37,6 +38,14 @@ interface Changes {
 @Injectable()
 export class RoutingService implements OnApplicationBootstrap {
   private readonly logger = new Logger(RoutingService.name);
+  /** Presence changes come in storms: which of the users are agents, one query per event-loop turn. */
+  private readonly agentOf = new BatchLoader<string, string[]>(
+    (ids) => this.business.businessesOfAgents(ids),
+    {
+      maxBatch: 500,
+      missing: () => [],
+    },
+  );
 
   constructor(
     private readonly db: Db,
@@ -264,7 +273,7 @@ export class RoutingService implements OnApplicationBootstrap {
   }
 
   private async onPresence(userId: string, status: 'online' | 'offline'): Promise<void> {
-    const businesses = await this.business.businessesOfAgent(userId);
+    const businesses = await this.agentOf.load(userId);
     if (!businesses.length) return;
     await this.business.setOffline(userId, status === 'offline' ? this.clock.now() : null);
     if (status === 'online') for (const id of businesses) await this.drainBusiness(id);

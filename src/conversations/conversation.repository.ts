@@ -154,14 +154,17 @@ export class ConversationRepository {
   }
 
   /** Everyone who shares a conversation with the user (who gets their presence). */
-  async contactsOf(userId: string): Promise<string[]> {
-    const rows: { user_id: string }[] = await this.db.read(
-      `SELECT DISTINCT other.user_id
+  /** Everyone who shares a conversation with each of `userIds` (presence goes to them), in one query. */
+  async contactsOfMany(userIds: string[]): Promise<Map<string, string[]>> {
+    const rows: { of: string; user_id: string }[] = await this.db.read(
+      `SELECT DISTINCT mine.user_id AS of, other.user_id
          FROM participants mine JOIN participants other ON other.conversation_id = mine.conversation_id
-        WHERE mine.user_id = $1 AND other.user_id <> $1`,
-      [userId],
+        WHERE mine.user_id = ANY($1::text[]) AND other.user_id <> mine.user_id`,
+      [userIds],
     );
-    return rows.map((r) => r.user_id);
+    const contacts = new Map<string, string[]>();
+    for (const r of rows) contacts.set(r.of, [...(contacts.get(r.of) ?? []), r.user_id]);
+    return contacts;
   }
 
   /** Participants of several conversations at once (the chat list page). */

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { Server } from 'socket.io';
+import { BatchLoader } from '../common/batch-loader';
 import { DomainEvents, type DomainEventMap } from '../common/domain-events';
 import { ConversationRepository } from '../conversations/conversation.repository';
 import { ConversationService } from '../conversations/conversation.service';
@@ -30,6 +31,14 @@ export const userRoom = (userId: string) => `user:${userId}`;
 export class Fanout implements OnModuleInit {
   private readonly logger = new Logger(Fanout.name);
   private server: ChatServer | undefined;
+  /** Presence changes come in storms (connects, disconnects): one contacts query per event-loop turn. */
+  private readonly contacts = new BatchLoader<string, string[]>(
+    (ids) => this.conversationRepo.contactsOfMany(ids),
+    {
+      maxBatch: 500,
+      missing: () => [],
+    },
+  );
 
   constructor(
     private readonly events: DomainEvents,
@@ -110,7 +119,7 @@ export class Fanout implements OnModuleInit {
   }
 
   private async presenceChanged(e: DomainEventMap['presence.changed']): Promise<void> {
-    const contacts = await this.conversationRepo.contactsOf(e.userId);
+    const contacts = await this.contacts.load(e.userId);
     if (contacts.length) this.server?.to(contacts.map(userRoom)).emit('presence', e);
   }
 
