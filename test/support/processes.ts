@@ -21,6 +21,26 @@ export function freePort(): Promise<number> {
   });
 }
 
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port below the ephemeral range (Linux: 32768-60999) that freePort() and outgoing
+ * connections draw from: a server that is down for a while (RedisServer between stop() and
+ * restart()) does not see its port taken by another test meanwhile.
+ */
+async function freeFixedPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (await isFree(port)) return port;
+  }
+}
+
 /** Polls `check` until it is true; fails with `what` after `timeoutMs`. */
 export async function until(
   check: () => boolean | Promise<boolean>,
@@ -54,13 +74,13 @@ export class RedisServer {
 
   /** `args` adds to the command line (e.g. `--replicaof`, cluster mode), given the port. */
   static async start(args: (port: number) => string[] = () => []): Promise<RedisServer> {
-    const port = await freePort();
+    const port = await freeFixedPort();
     const server = new RedisServer(port, args(port));
     await server.restart();
     return server;
   }
 
-  /** Starts it (again) on the same port and waits until it answers PING. */
+  /** Starts it (again) on the same port and waits until it answers (itself, not another server on that port). */
   async restart(): Promise<void> {
     if (this.child) throw new Error('redis-server is already running');
     const child = spawn(
@@ -88,15 +108,20 @@ export class RedisServer {
         retryStrategy: () => null,
       });
       probe.on('error', () => undefined);
-      const ok = await probe
+      const pid = await probe
         .connect()
-        .then(() => probe.ping())
+        .then(() => probe.info('server'))
         .then(
-          () => true,
-          () => false,
+          (info) => Number(/process_id:(\d+)/.exec(info)?.[1]),
+          () => undefined,
         );
       probe.disconnect();
-      if (ok) return;
+      if (pid === child.pid) return;
+      if (pid !== undefined) {
+        child.kill('SIGKILL');
+        this.child = undefined;
+        throw new Error(`port ${this.port} is taken by another redis-server (pid ${pid})`);
+      }
       if (child.exitCode !== null || Date.now() > deadline)
         throw new Error(`redis-server did not start on port ${this.port}`);
       await sleep(50);
