@@ -38,6 +38,13 @@ interface SendJob {
 
 type SendResult = { message: Message; created: boolean };
 
+const OVERLOADED = new AppError(
+  'SERVICE_UNAVAILABLE',
+  'Too busy to take this message now; retry it shortly',
+  undefined,
+  1,
+);
+
 /** FNV-1a over the id's characters: spreads conversations over the send lanes. */
 function laneHash(id: string): number {
   let h = 0x811c9dc5;
@@ -77,13 +84,8 @@ export class MessageService {
       maxBatch: 200,
       maxQueue: config.SEND_QUEUE_MAX,
       maxWaitMs: config.SEND_QUEUE_WAIT_MS,
-      overloaded: () =>
-        new AppError(
-          'SERVICE_UNAVAILABLE',
-          'Too busy to take this message now; retry it shortly',
-          undefined,
-          1,
-        ),
+      // One shared error: under overload thousands of refusals a second must stay cheap (no stack each).
+      overloaded: () => OVERLOADED,
     });
   }
 

@@ -106,4 +106,26 @@ describe('SendBatcher', () => {
     gates.get(11)!.resolve();
     assert.deepEqual(await Promise.all(b), [11, 12]);
   });
+
+  it('refuses new work at once while the oldest waiting item has waited more than half of maxWaitMs', async () => {
+    let now = 0;
+    const gate = deferred();
+    const batcher = new SendBatcher<number, number>(
+      async (inputs) => {
+        await gate.promise;
+        return inputs;
+      },
+      { lanes: 1, maxBatch: 10, maxQueue: 1000, maxWaitMs: 1000, overloaded, now: () => now },
+    );
+    const running = batcher.submit(1);
+    const early = batcher.submit(2);
+    now = 400; // the oldest waiting (2) has waited 400 ms: still accepted
+    const second = batcher.submit(3);
+    now = 501; // now 501 ms: refused at once, without waiting
+    await assert.rejects(batcher.submit(4), /overloaded/);
+    gate.resolve();
+    assert.deepEqual(await Promise.all([running, early, second]), [1, 2, 3]);
+    // The queue is empty again: new work is accepted.
+    assert.equal(await batcher.submit(5), 5);
+  });
 });

@@ -9,8 +9,11 @@
  * conversations overlaps every other, and they run one after another behind the locks).
  *
  * The queue is bounded, by length (over all lanes) and by waiting time: past saturation new work is
- * refused at once (and work that waited too long is refused before it starts), instead of latency
- * growing without bound. Refused work was never started, so the caller can safely retry it.
+ * refused at once, instead of latency growing without bound. "Past saturation" is read off the
+ * queue itself, CoDel-style: while the oldest waiting item has waited more than half of
+ * `maxWaitMs`, new work is refused at submit (cheap, and the client learns at once), so what was
+ * accepted still goes through within about `maxWaitMs`; work that nonetheless waited longer is
+ * refused before it starts. Refused work was never started, so the caller can safely retry it.
  */
 interface Item<In, Out> {
   input: In;
@@ -49,13 +52,23 @@ export class SendBatcher<In, Out> {
   }
 
   submit(input: In): Promise<Out> {
-    if (this.total >= this.opts.maxQueue) return Promise.reject(this.opts.overloaded());
+    if (this.total >= this.opts.maxQueue || this.oldestWaitMs() > this.opts.maxWaitMs / 2)
+      return Promise.reject(this.opts.overloaded());
     const lane = this.lanes[this.laneIndex(input)]!;
     return new Promise<Out>((resolve, reject) => {
       lane.queue.push({ input, enqueuedAt: this.now(), resolve, reject });
       this.total++;
       this.pump(lane);
     });
+  }
+
+  /** How long the oldest waiting item (the head of some lane) has waited; 0 when none waits. */
+  private oldestWaitMs(): number {
+    if (!this.total) return 0;
+    let oldest = Infinity;
+    for (const lane of this.lanes)
+      if (lane.queue.length) oldest = Math.min(oldest, lane.queue[0]!.enqueuedAt);
+    return oldest === Infinity ? 0 : this.now() - oldest;
   }
 
   private laneIndex(input: In): number {
