@@ -116,7 +116,11 @@ export const loadgenScenario: Scenario = {
               '1000',
             ];
             ctx.log(`${target}: ${kind}${kind === 'idle' ? ` ${idle} sockets` : ` ${rate} msgs/s`}`);
-            await run(process.execPath, args, dir);
+            const ok = await run(process.execPath, args, dir, (duration + 120) * 1000);
+            if (!ok) {
+              ctx.log(`${target}: ${kind} ${rate}: the generator failed or hung; run left out`);
+              continue;
+            }
             runs.push({
               target,
               kind,
@@ -190,12 +194,15 @@ function prepareLoadgen(dir: string, ctx: ScenarioContext): string {
   return copy;
 }
 
-function run(cmd: string, args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
+/** Runs the generator; false when it failed or hung (killed after `timeoutMs`): the run is left out. */
+function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${args[0]} exited with ${code}`)),
-    );
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code === 0);
+    });
   });
 }
 

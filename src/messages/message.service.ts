@@ -191,13 +191,15 @@ export class MessageService {
       stopTimer();
       if (isUnavailableError(err)) return jobs.map(() => err as Error);
       if (!(err instanceof DuplicateSend) && jobs.length === 1) throw err;
-      return Promise.all(
-        jobs.map((job) =>
-          inContext(job.ctx, () => this.sendOne(job)).catch((e: unknown) =>
+      // One after another: in parallel, a batch of 200 would take every pool connection at once.
+      const results: (SendResult | Error)[] = [];
+      for (const job of jobs)
+        results.push(
+          await inContext(job.ctx, () => this.sendOne(job)).catch((e: unknown) =>
             e instanceof Error ? e : new Error(String(e)),
           ),
-        ),
-      );
+        );
+      return results;
     }
     stopTimer();
     // Each announcement (the fan-out) in its own send's trace.
