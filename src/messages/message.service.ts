@@ -92,6 +92,15 @@ export class MessageService {
   private readonly batcher: SendBatcher<SendJob, SendResult>;
 
   /**
+   * Throws SERVICE_UNAVAILABLE while sends are being refused: lets a caller refuse before it spends
+   * anything on a send (parsing, validation, rate windows), which is what keeps an overloaded
+   * instance's throughput up.
+   */
+  assertAcceptingSends(): void {
+    if (this.batcher.refusing) throw OVERLOADED;
+  }
+
+  /**
    * Stores a message with the conversation's next seq and announces it after commit (concurrent sends
    * share one transaction, see sendBatch).
    * Idempotent on (sender, clientMessageId): a retry, even one racing the original, gets the original

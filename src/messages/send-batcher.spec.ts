@@ -121,7 +121,9 @@ describe('SendBatcher', () => {
     const early = batcher.submit(2);
     now = 400; // the oldest waiting (2) has waited 400 ms: still accepted
     const second = batcher.submit(3);
+    assert.equal(batcher.refusing, false);
     now = 501; // now 501 ms: refused at once, without waiting
+    assert.equal(batcher.refusing, true);
     await assert.rejects(batcher.submit(4), /overloaded/);
     gate.resolve();
     assert.deepEqual(await Promise.all([running, early, second]), [1, 2, 3]);

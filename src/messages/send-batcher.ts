@@ -52,14 +52,18 @@ export class SendBatcher<In, Out> {
   }
 
   submit(input: In): Promise<Out> {
-    if (this.total >= this.opts.maxQueue || this.oldestWaitMs() > this.opts.maxWaitMs / 2)
-      return Promise.reject(this.opts.overloaded());
+    if (this.refusing) return Promise.reject(this.opts.overloaded());
     const lane = this.lanes[this.laneIndex(input)]!;
     return new Promise<Out>((resolve, reject) => {
       lane.queue.push({ input, enqueuedAt: this.now(), resolve, reject });
       this.total++;
       this.pump(lane);
     });
+  }
+
+  /** True while new work is refused (the queue is full, or its oldest item waited half of maxWaitMs). */
+  get refusing(): boolean {
+    return this.total >= this.opts.maxQueue || this.oldestWaitMs() > this.opts.maxWaitMs / 2;
   }
 
   /** How long the oldest waiting item (the head of some lane) has waited; 0 when none waits. */

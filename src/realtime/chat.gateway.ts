@@ -57,6 +57,8 @@ export class ChatGateway
 
   private readonly handlers: { [E in ClientEventName]: Handler<E> } = {
     'message:send': async (socket, payload) => {
+      // Overloaded: refuse before any work (the client retries with the same clientMessageId).
+      this.messages.assertAcceptingSends();
       const input = await validatePayload(SendMessageEvent, payload);
       await this.meterSend(socket);
       const { message } = await this.messages.send(socket.data.user, input.conversationId, input);
