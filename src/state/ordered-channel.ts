@@ -19,7 +19,16 @@ const STREAM_TTL_S = 3600;
 
 const PUBLISH = `
 local seq = tonumber(ARGV[1])
-local last = tonumber(redis.call('GET', KEYS[1]) or (seq - 1))
+local known = redis.call('GET', KEYS[1])
+if not known and seq > 1 then
+  -- Position unknown (the stream is new to Redis: idle past its TTL, or Redis restarted) and this
+  -- is not the first seq: its predecessor may still be on its way from another instance, so it
+  -- waits like a gap (skipped after gapMs) instead of setting the position past it.
+  redis.call('HSET', KEYS[2], seq, ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  return redis.call('HLEN', KEYS[2])
+end
+local last = tonumber(known or 0)
 if seq <= last then
   redis.call('PUBLISH', ARGV[3], ARGV[2])
   return 0
