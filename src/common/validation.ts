@@ -18,21 +18,38 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
 /** Deeper than any valid request body; bounds the (recursive) transformer and validator. */
 export const MAX_BODY_DEPTH = 16;
 
-/** Throws VALIDATION_FAILED for JSON nested deeper than `maxDepth` (checked without recursion). */
-export function assertMaxDepth(value: unknown, maxDepth: number): void {
-  const stack: [unknown, number][] = [[value, 0]];
+/** Keys the transformer would silently drop or turn into a prototype change instead of rejecting. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Rejects (VALIDATION_FAILED) what class-transformer cannot safely see, before it sees it: JSON
+ * nested deeper than `maxDepth` (its recursion overflows the stack), objects that are not plain
+ * JSON, prototype keys. Walks without recursion. `what` names the input in the messages.
+ */
+export function assertPlainJson(value: unknown, maxDepth: number, what: string): void {
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value, path: '', depth: 0 }];
   for (let item = stack.pop(); item; item = stack.pop()) {
-    const [v, depth] = item;
+    const { value: v, path, depth } = item;
     if (v === null || typeof v !== 'object') continue;
-    if (depth >= maxDepth) throw new AppError('VALIDATION_FAILED', 'body is nested too deeply');
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+    if (depth >= maxDepth) throw new AppError('VALIDATION_FAILED', `${what} is nested too deeply`);
+    const proto: unknown = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null)
+      throw new AppError('VALIDATION_FAILED', `${path || what} must be plain JSON`);
+    for (const key of Object.keys(v)) {
+      const field = path ? `${path}.${key}` : key;
+      if (FORBIDDEN_KEYS.has(key))
+        throw new AppError('VALIDATION_FAILED', `property ${field} should not exist`, [
+          { field, problems: [`property ${field} should not exist`] },
+        ]);
+      stack.push({ value: (v as Record<string, unknown>)[key], path: field, depth: depth + 1 });
+    }
   }
 }
 
 /** Bodies nested thousands deep overflow class-transformer's stack (a 500): refused before it sees them. */
 class BoundedValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (metadata.type === 'body') assertMaxDepth(value, MAX_BODY_DEPTH);
+    if (metadata.type === 'body') assertPlainJson(value, MAX_BODY_DEPTH, 'body');
     return super.transform(value, metadata);
   }
 }

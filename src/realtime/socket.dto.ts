@@ -1,7 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { IsInt, Matches, Max, Min, validate } from 'class-validator';
 import { AppError } from '../common/errors';
-import { flattenValidationErrors } from '../common/validation';
+import { assertPlainJson, flattenValidationErrors } from '../common/validation';
 import { SendMessageDto } from '../messages/message.dto';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -31,38 +31,15 @@ export class TypingEvent {
 /** `presence:heartbeat` takes `{}` (or nothing). */
 export class HeartbeatEvent {}
 
-/** Deeper than any valid payload; bounds the (recursive) transformer and validator. */
+/** Deeper than any valid payload. */
 const MAX_DEPTH = 8;
-/** Keys the transformer would silently drop or turn into a prototype change instead of rejecting. */
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-
-/** Rejects what class-transformer cannot safely see: non-JSON objects, junk nested too deep, prototype keys. */
-function checkShape(payload: object): void {
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: payload, path: '', depth: 0 }];
-  for (let item = stack.pop(); item; item = stack.pop()) {
-    const { value, path, depth } = item;
-    if (value === null || typeof value !== 'object') continue;
-    if (depth >= MAX_DEPTH) throw new AppError('VALIDATION_FAILED', 'payload is nested too deeply');
-    const proto: unknown = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null)
-      throw new AppError('VALIDATION_FAILED', `${path || 'payload'} must be plain JSON`);
-    for (const key of Object.keys(value)) {
-      const field = path ? `${path}.${key}` : key;
-      if (FORBIDDEN_KEYS.has(key))
-        throw new AppError('VALIDATION_FAILED', `property ${field} should not exist`, [
-          { field, problems: [`property ${field} should not exist`] },
-        ]);
-      stack.push({ value: (value as Record<string, unknown>)[key], path: field, depth: depth + 1 });
-    }
-  }
-}
 
 /** Validates a socket payload with the same rules as REST bodies (unknown fields rejected). */
 export async function validatePayload<T extends object>(cls: new () => T, payload: unknown): Promise<T> {
   if (payload === undefined && cls === (HeartbeatEvent as unknown)) return new cls();
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload))
     throw new AppError('VALIDATION_FAILED', 'payload must be an object');
-  checkShape(payload);
+  assertPlainJson(payload, MAX_DEPTH, 'payload');
   // class-validator calls an object of a class without decorated properties an "unknown value".
   if (cls === (HeartbeatEvent as unknown)) {
     const [extra] = Object.keys(payload);
