@@ -6,14 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from './support/processes';
 
 /** A payload with an own `__proto__` / `constructor` key, as JSON.parse (the server's parser) makes it. */
 const raw = (json: string) => JSON.parse(json) as unknown;

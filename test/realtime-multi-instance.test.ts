@@ -9,6 +9,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import type { Socket } from 'socket.io-client';
 import { connectSocket, emitAck, http, testWorld, token, TEST_REDIS_URL, type TestApp } from './support/app';
+import { until } from './support/processes';
 
 type Seen = { event: string; payload: any };
 interface Device {
@@ -20,17 +21,6 @@ interface Device {
   stopBeating(): void;
 }
 
-async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const got = (d: Device, event: string, filter: (p: any) => boolean = () => true) =>

@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
+import { until } from './support/processes';
 
 type Seen = { event: string; payload: any };
 
@@ -19,14 +20,6 @@ interface Device {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const got = (d: Device, event: string, filter: (p: any) => boolean = () => true) =>
   d.seen.filter((s) => s.event === event && filter(s.payload)).map((s) => s.payload);
