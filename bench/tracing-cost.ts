@@ -44,7 +44,8 @@ export const tracingCostHelp = `tracing-cost flags:
   --rounds N        measurements per mode, taken in turns (default 4)
   --warmup N        seconds of untimed sends per mode first (default 3)
   --log-level L     the instances' LOG_LEVEL (default info; logs go to /dev/null)
-  --protocol P      OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (default) or http/json`;
+  --protocol P      OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (default) or http/json
+  --cpu-prof DIR    write a V8 CPU profile of each instance into DIR (bench/profile-summary.ts reads it)`;
 
 export const tracingCostScenario: Scenario = {
   name: 'tracing-cost',
@@ -58,6 +59,7 @@ export const tracingCostScenario: Scenario = {
     warmup: { type: 'string' },
     'log-level': { type: 'string' },
     protocol: { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
   run,
 };
@@ -123,7 +125,7 @@ function cpuMs(pid: number | undefined): number {
 }
 
 /** One instance of the service as a child process. */
-async function startInstance(env: Record<string, string>, ctx: ScenarioContext) {
+async function startInstance(env: Record<string, string>, ctx: ScenarioContext, profileDir?: string) {
   const port = await new Promise<number>((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -135,11 +137,16 @@ async function startInstance(env: Record<string, string>, ctx: ScenarioContext) 
   const base = { ...process.env };
   for (const key of Object.keys(base))
     if (/^(OTEL_|DATABASE_|REDIS_|JWT_|PORT$|HOST$)/.test(key)) delete base[key];
-  const child: ChildProcess = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...base, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...profile, '-r', '@swc-node/register', 'src/main.ts'],
+    {
+      cwd: ROOT,
+      env: { ...base, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let errors = '';
   child.stderr!.on('data', (d: Buffer) => (errors = (errors + d.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
@@ -220,6 +227,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   const warmup = intFlag(flags, 'warmup', 3);
   const logLevel = typeof flags['log-level'] === 'string' ? flags['log-level'] : 'info';
   const protocol = typeof flags.protocol === 'string' ? flags.protocol : 'http/protobuf';
+  const profileDir = typeof flags['cpu-prof'] === 'string' ? flags['cpu-prof'] : undefined;
 
   const modes: Mode[] = [
     { name: 'off', sampling: '—', env: {} },
@@ -252,7 +260,9 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   ctx.log(`starting ${modes.length} instances (${modes.map((m) => m.name).join(', ')})`);
   const instances = [];
   for (const [m, mode] of modes.entries())
-    instances.push(await startInstance({ ...common, ...(m > 0 ? { ...otlp(m), ...mode.env } : {}) }, ctx));
+    instances.push(
+      await startInstance({ ...common, ...(m > 0 ? { ...otlp(m), ...mode.env } : {}) }, ctx, profileDir),
+    );
 
   // One direct conversation per client and instance (no instance waits on another's row locks).
   const clients: Sender[][] = [];

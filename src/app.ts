@@ -9,6 +9,8 @@ import { createValidationPipe } from './common/validation';
 import { setupOpenApi } from './openapi';
 import { httpMetricsMiddleware } from './observability/http-metrics.middleware';
 import { MetricsService } from './observability/metrics.service';
+import { shedUnsampledRequests } from './observability/spans';
+import { tracingEnabled } from './observability/tracing';
 import { ChatIoAdapter } from './realtime/socket-io.adapter';
 import { serveWebApp } from './web/web-app';
 
@@ -34,6 +36,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
     exposedHeaders: ['x-request-id', 'Retry-After', 'traceresponse'],
   });
   app.useBodyParser('json', { limit: config.BODY_LIMIT_BYTES });
+  if (tracingEnabled()) app.use(shedUnsampledRequests);
   app.useGlobalFilters(new HttpExceptionFilter(app.get(MetricsService)));
   app.useGlobalPipes(createValidationPipe());
   app.useWebSocketAdapter(new ChatIoAdapter(app, config));

@@ -10,7 +10,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { isTracingSuppressed } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { startTracing } from '../src/observability/tracing';
 
@@ -24,6 +25,34 @@ const { until } = procs;
 type TestApp = import('./support/app').TestApp;
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+/**
+ * Every span started by anyone (the instrumentations included, recorded or not) with the trace it
+ * belongs to, counted at the SDK tracer itself; `suppressed` when started in a context that
+ * suppresses tracing (a shed operation's, where the SDK makes it a no-op, but the instrumentation
+ * that asked has already done its work). Shows what an unsampled operation still costs.
+ */
+const starts: { traceId: string | undefined; name: string; suppressed: boolean }[] = [];
+{
+  const provider = trace.getTracerProvider() as unknown as {
+    getDelegate(): { getTracer(n: string): object };
+  };
+  const proto = Object.getPrototypeOf(provider.getDelegate().getTracer('probe')) as {
+    startSpan(name: string, options?: unknown, ctx?: Context): unknown;
+  };
+  const original = proto.startSpan;
+  proto.startSpan = function (this: unknown, name: string, options?: unknown, ctx?: Context) {
+    const parent = ctx ?? context.active();
+    starts.push({
+      traceId: trace.getSpanContext(parent)?.traceId,
+      name,
+      suppressed: isTracingSuppressed(parent),
+    });
+    return original.call(this, name, options, ctx);
+  };
+}
+const startsOf = (traceId: string) =>
+  starts.filter((s) => s.traceId === traceId && !s.suppressed).map((s) => s.name);
 
 /** A caller's span: `traceparent` of a trace and span of our own, sampled. */
 function callerContext() {
@@ -202,6 +231,62 @@ describe('tracing (in-memory exporter, real app, PostgreSQL and Redis)', () => {
       spansOf(caller.traceId).map((s) => s.name),
       [],
     );
+  });
+
+  it('an unsampled operation is shed: its root span is the only one started, no query or command makes one', async () => {
+    const conversationId = await direct('shed.a', 'shed.b');
+    const a = await connectSocket(app.url, await token('shed.a'));
+    try {
+      const from = starts.length;
+      const unsampled = callerContext();
+      const traceparent = unsampled.traceparent.replace(/-01$/, '-00');
+      const rest = await http(app.url, 'POST', `/conversations/${conversationId}/messages`, {
+        token: await token('shed.a'),
+        headers: { traceparent },
+        body: { clientMessageId: randomUUID(), content: { text: 'shed over REST' } },
+      });
+      assert.equal(rest.status, 201, JSON.stringify(rest.body));
+      const ack = (await a
+        .timeout(5000)
+        .emitWithAck(
+          'message:send',
+          { conversationId, clientMessageId: randomUUID(), content: { text: 'shed over a socket' } },
+          { traceparent },
+        )) as { ok: boolean };
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      assert.deepEqual(startsOf(unsampled.traceId), ['POST', 'socket message:send']);
+      assert.deepEqual(
+        starts
+          .slice(from)
+          .filter((s) => s.suppressed)
+          .map((s) => s.name),
+        [],
+        'nothing asks for a span in a shed operation',
+      );
+
+      // The same two sampled: the counter sees the whole work (the queries, the commands, the send).
+      const sampled = callerContext();
+      await http(app.url, 'POST', `/conversations/${conversationId}/messages`, {
+        token: await token('shed.a'),
+        headers: { traceparent: sampled.traceparent },
+        body: { clientMessageId: randomUUID(), content: { text: 'sampled over REST' } },
+      });
+      await a
+        .timeout(5000)
+        .emitWithAck(
+          'message:send',
+          { conversationId, clientMessageId: randomUUID(), content: { text: 'sampled over a socket' } },
+          { traceparent: sampled.traceparent },
+        );
+      const names = startsOf(sampled.traceId);
+      assert.ok(names.filter((n) => n === 'message.send').length === 2, names.join(', '));
+      assert.ok(
+        names.length > 10,
+        `a sampled send starts its queries' and commands' spans: ${names.join(', ')}`,
+      );
+    } finally {
+      a.close();
+    }
   });
 
   it('a REST request without traceparent starts a trace of its own, named in traceresponse', async () => {

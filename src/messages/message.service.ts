@@ -11,7 +11,7 @@ import { ConversationRepository } from '../conversations/conversation.repository
 import type { ConversationType } from '../conversations/conversation.types';
 import { Db } from '../database/db';
 import { MetricsService } from '../observability/metrics.service';
-import { activeContext, inContext, linkTo, withSpan } from '../observability/spans';
+import { activeContext, inContext, isRecording, linkTo, withSpan } from '../observability/spans';
 import { normalizeText } from './message-text';
 import { MessageRepository } from './message.repository';
 import { SendBatcher } from './send-batcher';
@@ -67,15 +67,20 @@ export class MessageService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly metrics: MetricsService,
   ) {
-    // Tracing: a batch runs in its first send's trace, the other sends are linked to it.
-    const sendBatch = (jobs: SendJob[]) =>
-      inContext(jobs[0]?.ctx, () =>
+    // Tracing: a batch runs in the trace of its first sampled send, the other sends are linked to it.
+    const sendBatch = (jobs: SendJob[]) => {
+      const lead = jobs.find((j) => isRecording(j.ctx)) ?? jobs[0];
+      return inContext(lead?.ctx, () =>
         withSpan(
           'message.send.transaction',
-          { attributes: { 'chat.batch.size': jobs.length }, links: jobs.slice(1).map((j) => linkTo(j.ctx)) },
+          {
+            attributes: { 'chat.batch.size': jobs.length },
+            links: jobs.filter((j) => j !== lead).map((j) => linkTo(j.ctx)),
+          },
           () => this.sendBatch(jobs),
         ),
       );
+    };
     this.batcher = new SendBatcher(sendBatch, {
       // One lane per connection, half the pool: the rest stays for reads (history, chat list) and
       // read pointers while sends saturate. A conversation's sends always share a lane.

@@ -5,8 +5,10 @@
  *
  * Nothing here puts message text, tokens or payloads on a span: only ids, counts and outcomes.
  */
+import { isTracingSuppressed, suppressTracing } from '@opentelemetry/core';
 import {
   context,
+  createContextKey,
   propagation,
   ROOT_CONTEXT,
   SpanKind,
@@ -17,6 +19,7 @@ import {
   type Link,
   type Span,
   TraceFlags,
+  type SpanContext,
 } from '@opentelemetry/api';
 import { tracingEnabled } from './tracing';
 
@@ -89,13 +92,50 @@ export interface SpanOptions {
 }
 
 /**
- * Whether a span started under `parent` would be dropped anyway: the parent is a local span the
- * sampler did not record (the configured samplers decide a trace once, at its root). Skipping it
- * keeps the cost of the 90 % unsampled requests at 10 % sampling down.
+ * Whether a span started under `parent` would be dropped anyway: the operation was shed (see
+ * `shedUnsampled`), or the parent is a local span the sampler did not record (the configured samplers
+ * decide a trace once, at its root). Skipping it keeps the cost of the 90 % unsampled requests at 10 %
+ * sampling down.
  */
 function dropped(parent: Context): boolean {
+  if (isTracingSuppressed(parent)) return true;
   const span = trace.getSpan(parent);
   return span !== undefined && !span.isRecording() && !span.spanContext().isRemote;
+}
+
+/** Where a shed operation keeps its (unsampled) span context: its log lines still carry the ids. */
+const SHED_SPAN_CONTEXT = createContextKey('chat-service shed span context');
+
+/**
+ * The context the rest of an operation runs in, given the context with its root span (the HTTP
+ * server span, a socket event's span). When the sampler did not record that root, the operation is
+ * shed: its context has no span and tracing suppressed, so the instrumentations (which make spans
+ * only under a parent: pg, ioredis, outgoing HTTP and fetch) skip their work entirely instead of
+ * making a non-recording span, binding callbacks and filling attributes for every query and command
+ * of a trace nobody keeps. That work, not the export, was most of tracing's cost at 10 % sampling
+ * (BENCHMARKS.md §6). What is lost: an unsampled operation's outgoing calls carry no `traceparent`
+ * (its callee samples on its own); its log lines keep `traceId`/`spanId` (see `logTraceFields`).
+ */
+export function shedUnsampled(ctx: Context): Context {
+  const span = trace.getSpan(ctx);
+  if (!span || span.isRecording() || span.spanContext().isRemote) return ctx;
+  return suppressTracing(trace.deleteSpan(ctx)).setValue(SHED_SPAN_CONTEXT, span.spanContext());
+}
+
+/**
+ * Express middleware: the rest of an unsampled request (after the body parser, whose callbacks the
+ * HTTP instrumentation binds to the server span's context) runs shed, see `shedUnsampled`.
+ */
+export function shedUnsampledRequests(_req: unknown, _res: unknown, next: () => void): void {
+  const active = context.active();
+  const shed = shedUnsampled(active);
+  if (shed === active) next();
+  else context.with(shed, next);
+}
+
+/** Whether `ctx` has a span that is recorded (a sampled operation's). */
+export function isRecording(ctx: Context | undefined): boolean {
+  return ctx !== undefined && trace.getSpan(ctx)?.isRecording() === true;
 }
 
 /**
@@ -164,7 +204,9 @@ export function recordError(span: Span | undefined, err: unknown): void {
 
 /** `{ traceId, spanId }` of the active span, for log lines (empty outside a traced operation). */
 export function logTraceFields(): { traceId?: string; spanId?: string } {
-  const spanContext = trace.getSpan(context.active())?.spanContext();
+  const active = context.active();
+  const spanContext =
+    trace.getSpan(active)?.spanContext() ?? (active.getValue(SHED_SPAN_CONTEXT) as SpanContext | undefined);
   if (!spanContext || !trace.isSpanContextValid(spanContext)) return {};
   return { traceId: spanContext.traceId, spanId: spanContext.spanId };
 }

@@ -29,6 +29,8 @@ import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 
 type Instrumentation = NodeSDKConfiguration['instrumentations'][number];
+/** `RouterExecutionContext.create` of @nestjs/core: builds the Express handler of one route. */
+type RouteHandlerFactory = (...args: unknown[]) => (...handlerArgs: unknown[]) => unknown;
 
 export interface TracingOptions {
   /** Span processors to use instead of those the `OTEL_*` variables describe (tests). */
@@ -216,14 +218,33 @@ function createNestInstrumentation(): { instrumentation: Instrumentation; patchL
       return [] as unknown as ReturnType<InstanceType<typeof NestInstrumentation>['init']>;
     }
   }
+  const { isTracingSuppressed } = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  const { context } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const instrumentation = new Nest12Instrumentation();
   return {
     instrumentation,
     patchLoaded() {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const version = (require('@nestjs/core/package.json') as { version: string }).version;
-      const file = instrumentation.getRouterExecutionContextFileInstrumentation([version]);
-      file.patch(require('@nestjs/core/router/router-execution-context.js'), version);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const loaded = require('@nestjs/core/router/router-execution-context.js') as {
+        RouterExecutionContext: { prototype: { create: RouteHandlerFactory } };
+      };
+      const proto = loaded.RouterExecutionContext.prototype;
+      const plain = proto.create;
+      instrumentation.getRouterExecutionContextFileInstrumentation([version]).patch(loaded, version);
+      const traced = proto.create;
+      // A shed request (unsampled, spans.ts `shedUnsampled`) takes the route's plain handler: the
+      // instrumented one would put a (no-op) span back into its context, and the queries below it
+      // would go back to making spans.
+      proto.create = function (this: unknown, ...args: unknown[]) {
+        const withSpans = traced.apply(this, args);
+        const without = plain.apply(this, args);
+        return function (this: unknown, ...handlerArgs: unknown[]) {
+          return (isTracingSuppressed(context.active()) ? without : withSpans).apply(this, handlerArgs);
+        };
+      };
     },
   };
-  /* eslint-enable @typescript-eslint/no-require-imports */
 }

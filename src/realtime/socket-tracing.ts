@@ -14,7 +14,14 @@
  * connection.
  */
 import { ROOT_CONTEXT, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
-import { contextFromCarrier, contextWith, linkTo, SpanKind, startSpan } from '../observability/spans';
+import {
+  contextFromCarrier,
+  contextWith,
+  linkTo,
+  shedUnsampled,
+  SpanKind,
+  startSpan,
+} from '../observability/spans';
 import { tracingEnabled } from '../observability/tracing';
 import type { AuthedSocket } from './socket-auth';
 
@@ -51,7 +58,8 @@ export function startSocketEventSpan(
     attributes: { 'chat.socket.event': event, 'chat.socket.id': socket.id },
     links: [linkTo(handshakeContext(socket), { 'chat.link': 'socket.handshake' })],
   });
-  return span && { span, context: contextWith(span, parent) };
+  // An unsampled event runs shed: none of its queries and commands makes a span (spans.ts).
+  return span && { span, context: shedUnsampled(contextWith(span, parent)) };
 }
 
 /** Ends an event's span with the ack's outcome: `ok` or the error code. */
