@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { io } from 'socket.io-client';
 import { signDevToken } from '../src/auth/dev-token';
 import { DEV_JWT_SECRET } from '../src/config/env';
 import { createTestDatabase } from '../test/support/db';
@@ -45,6 +46,7 @@ export const tracingCostHelp = `tracing-cost flags:
   --warmup N        seconds of untimed sends per mode first (default 3)
   --log-level L     the instances' LOG_LEVEL (default info; logs go to /dev/null)
   --protocol P      OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (default) or http/json
+  --transport T     rest (POST /conversations/:id/messages, default) or socket (message:send with ack)
   --cpu-prof DIR    write a V8 CPU profile of each instance into DIR (bench/profile-summary.ts reads it)`;
 
 export const tracingCostScenario: Scenario = {
@@ -60,6 +62,7 @@ export const tracingCostScenario: Scenario = {
     'log-level': { type: 'string' },
     protocol: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    transport: { type: 'string' },
   },
   run,
 };
@@ -180,31 +183,63 @@ interface Sender {
 async function sendFor(
   senders: Sender[],
   ms: number,
+  transport: Transport,
 ): Promise<{ latencies: number[]; elapsedMs: number; errors: number }> {
   const latencies: number[] = [];
   let errors = 0;
-  const clients = senders.map((s) => ({
-    api: new JsonClient(s.url, s.token),
-    conversationId: s.conversationId,
-  }));
+  const clients = await Promise.all(senders.map((s) => openSender(s, transport)));
   const start = performance.now();
   const end = start + ms;
   await Promise.all(
-    clients.map(async ({ api, conversationId }) => {
+    clients.map(async (send) => {
       while (performance.now() < end) {
         const t0 = performance.now();
-        const res = await api.post(`/conversations/${conversationId}/messages`, {
-          clientMessageId: randomUUID(),
-          content: { text: `bench message ${randomBytes(6).toString('hex')}` },
-        });
-        if (res.status === 201) latencies.push(performance.now() - t0);
+        if (await send(`bench message ${randomBytes(6).toString('hex')}`))
+          latencies.push(performance.now() - t0);
         else errors++;
       }
     }),
   );
   const elapsedMs = performance.now() - start;
-  for (const c of clients) c.api.close();
+  for (const send of clients) send.close();
   return { latencies, elapsedMs, errors };
+}
+
+type Transport = 'rest' | 'socket';
+
+/** One client's send (true when accepted): `POST …/messages` or a `message:send` with its ack. */
+async function openSender(
+  s: Sender,
+  transport: Transport,
+): Promise<((text: string) => Promise<boolean>) & { close(): void }> {
+  if (transport === 'rest') {
+    const api = new JsonClient(s.url, s.token);
+    const send = async (text: string) =>
+      (
+        await api.post(`/conversations/${s.conversationId}/messages`, {
+          clientMessageId: randomUUID(),
+          content: { text },
+        })
+      ).status === 201;
+    return Object.assign(send, { close: () => api.close() });
+  }
+  const socket = io(s.url, { transports: ['websocket'], reconnection: false, auth: { token: s.token } });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  const send = async (text: string) => {
+    const ack = (await socket
+      .timeout(10_000)
+      .emitWithAck('message:send', {
+        conversationId: s.conversationId,
+        clientMessageId: randomUUID(),
+        content: { text },
+      })
+      .catch(() => ({ ok: false }))) as { ok: boolean };
+    return ack.ok;
+  };
+  return Object.assign(send, { close: () => socket.close() });
 }
 
 interface ModeResult {
@@ -228,6 +263,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   const logLevel = typeof flags['log-level'] === 'string' ? flags['log-level'] : 'info';
   const protocol = typeof flags.protocol === 'string' ? flags.protocol : 'http/protobuf';
   const profileDir = typeof flags['cpu-prof'] === 'string' ? flags['cpu-prof'] : undefined;
+  const transport: Transport = flags.transport === 'socket' ? 'socket' : 'rest';
 
   const modes: Mode[] = [
     { name: 'off', sampling: '—', env: {} },
@@ -283,7 +319,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   if (warmup)
     for (const [m, mode] of modes.entries()) {
       ctx.log(`warm-up: ${mode.name}, ${warmup} s`);
-      allSends[m]! += (await sendFor(clients[m]!, warmup * 1000)).latencies.length;
+      allSends[m]! += (await sendFor(clients[m]!, warmup * 1000, transport)).latencies.length;
     }
   const loadBefore = loadAverage();
   const samples = modes.map(() => ({
@@ -299,7 +335,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     for (let k = 0; k < modes.length; k++) {
       const m = (r + k) % modes.length;
       const cpuBefore = instances[m]!.cpuMs();
-      const res = await sendFor(clients[m]!, seconds * 1000);
+      const res = await sendFor(clients[m]!, seconds * 1000, transport);
       const s = samples[m]!;
       const cpu = instances[m]!.cpuMs() - cpuBefore;
       s.cpuMs += cpu;
@@ -354,7 +390,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
 
   const report = [
     heading(
-      `Tracing cost: direct sends, ${concurrency} concurrent clients, ${rounds} × ${seconds} s per mode, LOG_LEVEL=${logLevel}, ${protocol}`,
+      `Tracing cost: direct sends over ${transport}, ${concurrency} concurrent clients, ${rounds} × ${seconds} s per mode, LOG_LEVEL=${logLevel}, ${protocol}`,
     ),
     table(
       [
@@ -399,6 +435,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
       warmup,
       logLevel,
       protocol,
+      transport,
       results,
       goal,
       loadBefore,

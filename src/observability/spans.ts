@@ -25,7 +25,9 @@ import { tracingEnabled } from './tracing';
 
 export const TRACER_NAME = 'chat-service';
 
-const tracer = () => trace.getTracer(TRACER_NAME);
+let cachedTracer: ReturnType<typeof trace.getTracer> | undefined;
+/** The service's tracer (the global provider's lookup by name costs a map key per call otherwise). */
+const tracer = () => (cachedTracer ??= trace.getTracer(TRACER_NAME));
 
 export { SpanKind };
 
