@@ -313,6 +313,33 @@ describe('messages', () => {
       assert.equal(await fingerprint(), before);
     });
 
+    it('one clientMessageId sent to eight conversations at once: one stored, seven CONFLICT, no seq hole anywhere', async () => {
+      const ids: string[] = [];
+      for (let k = 0; k < 8; k++) ids.push(await group('ann', [`race${k}`]));
+      for (let round = 0; round < 5; round++) {
+        const clientMessageId = randomUUID();
+        // Each conversation also gets an ordinary message in the same moment: the racing sends share
+        // batches with others (a repeat inside one batch) or meet in different lanes (a raced insert).
+        const [racing] = await Promise.all([
+          Promise.all(ids.map((id) => send('ann', id, `race ${round}`, clientMessageId))),
+          Promise.all(ids.map((id, k) => send(`race${k}`, id, `other ${round}`))),
+        ]);
+        const statuses = racing.map((r) => r.status).sort();
+        assert.deepEqual(statuses, [201, ...Array(7).fill(409)], JSON.stringify(racing.map((r) => r.body)));
+      }
+      for (const id of ids) {
+        const { rows } = await pg.query(`SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq`, [
+          id,
+        ]);
+        const [conv] = (await pg.query(`SELECT last_seq FROM conversations WHERE id = $1`, [id])).rows;
+        assert.deepEqual(
+          rows.map((r: { seq: number }) => r.seq),
+          Array.from({ length: conv.last_seq }, (_, i) => i + 1),
+          'seqs 1..last_seq, no hole',
+        );
+      }
+    });
+
     it('needs a token', async () => {
       const id = await group('ann', ['ben']);
       const res = await http(app.url, 'POST', `/conversations/${id}/messages`, {

@@ -12,6 +12,16 @@ const MESSAGE_COLUMNS = `id, conversation_id, seq, sender_id, client_message_id,
  */
 const NEXT_ACTIVITY = `GREATEST(c.last_activity_at, date_trunc('milliseconds', clock_timestamp()))`;
 
+/** One item's outcome in `sendBatch` (the message columns are null for a non-member or a repeat). */
+export type BatchOutcomeRow = MessageRow & {
+  i: number;
+  member: boolean;
+  existed: boolean;
+  first_i: number | null;
+  conversation_type: ConversationType | null;
+  participant_ids: string[] | null;
+};
+
 export interface NewTextMessage {
   id: string;
   conversationId: string;
@@ -77,66 +87,59 @@ export class MessageRepository {
   }
 
   /**
-   * The batched send path, step 1: locks the batch's conversations in id order (so that concurrent
-   * batches never deadlock), then says for each item whether its sender is a participant and
-   * whether (sender, clientMessageId) is already stored. Seen after the locks, so nothing a
-   * concurrent send of these conversations committed is missed.
-   */
-  async lockAndCheck(
-    tx: Queryable,
-    items: { conversationId: string; senderId: string; clientMessageId: string }[],
-  ): Promise<{ member: boolean; existing: MessageRow | null }[]> {
-    await tx.query(`SELECT id FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, [
-      [...new Set(items.map((i) => i.conversationId))],
-    ]);
-    const rows: (MessageRow & { i: number; member: boolean })[] = await tx.query(
-      `SELECT x.i, (p.user_id IS NOT NULL) AS member, ${MESSAGE_COLUMNS.split(', ')
-        .map((c) => `m.${c}`)
-        .join(', ')}
-         FROM unnest($1::int[], $2::uuid[], $3::text[], $4::text[]) AS x(i, conversation_id, sender_id, client_message_id)
-         LEFT JOIN participants p ON p.conversation_id = x.conversation_id AND p.user_id = x.sender_id
-         LEFT JOIN messages m ON m.sender_id = x.sender_id AND m.client_message_id = x.client_message_id
-        ORDER BY x.i`,
-      [
-        items.map((_, i) => i),
-        items.map((i) => i.conversationId),
-        items.map((i) => i.senderId),
-        items.map((i) => i.clientMessageId),
-      ],
-    );
-    return rows.map((r) => ({ member: r.member, existing: r.id ? r : null }));
-  }
-
-  /**
-   * Step 2, in one statement (one round trip): takes each conversation's seqs (`k` is an item's
-   * 1-based position among the batch's items of its conversation), inserts every message, and
-   * updates every participant's read state: a sender has read up to their last message of the
+   * The batched send path, in one statement (one round trip, its own transaction): for each item,
+   * whether its sender is a participant and whether (sender, clientMessageId) is already stored;
+   * then, for the items that are new (the first of any repeated key of the batch), the
+   * conversations' seqs (`k`: an item's 1-based position among its conversation's new items), the
+   * inserts, and every participant's read state: a sender has read up to their last message of the
    * batch, so their unread count is what others sent after it; everyone else has the batch's
-   * messages unread on top of what they had. Returns the inserted rows, each with its
-   * conversation's type and participants; fewer rows than given when a (sender, clientMessageId)
-   * raced in (the caller rolls back).
+   * messages unread on top of what they had.
+   *
+   * The conversations are locked in id order first (`locked`, which the seq UPDATE joins): batches
+   * of other instances never deadlock. The checks read the statement's snapshot, taken before any
+   * lock wait; what a concurrent send committed meanwhile cannot be lost or duplicated: the seqs
+   * come from the locked rows' latest versions, and a (sender, clientMessageId) that raced in fails
+   * the whole statement with a unique violation (no ON CONFLICT here: skipping it would leave a seq
+   * hole), on which the caller sends one by one.
+   *
+   * One row per item, in order: `member`, `existed` (the stored message's columns then), `first_i`
+   * (the item that a repeated key refers to), and for a new message its columns, its conversation's
+   * type and participants.
    */
-  async writeBatch(
-    tx: Queryable,
-    items: (NewTextMessage & { k: number })[],
-  ): Promise<(MessageRow & { conversation_type: ConversationType; participant_ids: string[] })[]> {
-    return tx.query(
+  async sendBatch(db: Queryable, items: NewTextMessage[]): Promise<BatchOutcomeRow[]> {
+    const col = (c: string) => `COALESCE(ins.${c}, e.${c}) AS ${c}`;
+    return db.query(
       `WITH x AS (
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[])
-                AS x(id, conversation_id, sender_id, client_message_id, text, k)),
-       n AS (SELECT conversation_id, count(*)::int AS n FROM x GROUP BY conversation_id),
+         SELECT x.id, x.conversation_id, x.sender_id, x.client_message_id, x.text, x.i::int AS i
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+                AS x(id, conversation_id, sender_id, client_message_id, text, i)),
+       locked AS (
+         SELECT c.id FROM conversations c
+          WHERE c.id IN (SELECT x.conversation_id FROM x)
+          ORDER BY c.id FOR NO KEY UPDATE),
+       chk AS (
+         SELECT x.*, (p.user_id IS NOT NULL) AS member, m.id AS existing_id
+           FROM x
+           LEFT JOIN participants p ON p.conversation_id = x.conversation_id AND p.user_id = x.sender_id
+           LEFT JOIN messages m ON m.sender_id = x.sender_id AND m.client_message_id = x.client_message_id),
+       firsts AS (
+         SELECT chk.*, min(chk.i) OVER (PARTITION BY chk.sender_id, chk.client_message_id) AS first_i
+           FROM chk WHERE chk.member AND chk.existing_id IS NULL),
+       acc AS (
+         SELECT f.*, row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.i)::int AS k
+           FROM firsts f WHERE f.i = f.first_i),
+       n AS (SELECT acc.conversation_id, count(*)::int AS n FROM acc GROUP BY acc.conversation_id),
        seqs AS (
          UPDATE conversations c
             SET last_seq = c.last_seq + n.n, last_activity_at = ${NEXT_ACTIVITY}
-           FROM n
+           FROM n JOIN locked l ON l.id = n.conversation_id
           WHERE c.id = n.conversation_id
           RETURNING c.id, c.last_seq - n.n AS base, c.last_activity_at AS at, c.type),
        ins AS (
          INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
-         SELECT x.id, x.conversation_id, seqs.base + x.k, x.sender_id, x.client_message_id, 'text',
-                jsonb_build_object('text', x.text), seqs.at
-           FROM x JOIN seqs ON seqs.id = x.conversation_id
-         ON CONFLICT (sender_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING
+         SELECT acc.id, acc.conversation_id, seqs.base + acc.k, acc.sender_id, acc.client_message_id, 'text',
+                jsonb_build_object('text', acc.text), seqs.at
+           FROM acc JOIN seqs ON seqs.id = acc.conversation_id
          RETURNING ${MESSAGE_COLUMNS}),
        mine AS (
          SELECT p.conversation_id, p.user_id, max(b.created_at) AS at, count(*)::int AS total,
@@ -156,16 +159,24 @@ export class MessageRepository {
            FROM s
           WHERE p.conversation_id = s.conversation_id AND p.user_id = s.user_id
           RETURNING p.conversation_id, p.user_id)
-       SELECT ins.*, seqs.type AS conversation_type,
-              ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id) AS participant_ids
-         FROM ins JOIN seqs ON seqs.id = ins.conversation_id`,
+       SELECT chk.i, chk.member, (chk.existing_id IS NOT NULL) AS existed, firsts.first_i,
+              ${MESSAGE_COLUMNS.split(', ').map(col).join(', ')},
+              seqs.type AS conversation_type,
+              CASE WHEN ins.id IS NOT NULL
+                   THEN ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id)
+              END AS participant_ids
+         FROM chk
+         LEFT JOIN firsts ON firsts.i = chk.i
+         LEFT JOIN ins ON ins.id = chk.id
+         LEFT JOIN messages e ON e.id = chk.existing_id
+         LEFT JOIN seqs ON seqs.id = ins.conversation_id
+        ORDER BY chk.i`,
       [
         items.map((r) => r.id),
         items.map((r) => r.conversationId),
         items.map((r) => r.senderId),
         items.map((r) => r.clientMessageId),
         items.map((r) => r.text),
-        items.map((r) => r.k),
       ],
     );
   }

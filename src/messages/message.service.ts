@@ -13,7 +13,7 @@ import { Db } from '../database/db';
 import { MetricsService } from '../observability/metrics.service';
 import { activeContext, inContext, isRecording, linkTo, withSpan } from '../observability/spans';
 import { normalizeText } from './message-text';
-import { MessageRepository } from './message.repository';
+import { MessageRepository, type BatchOutcomeRow } from './message.repository';
 import { SendBatcher } from './send-batcher';
 import { toMessage, type Message, type MessageRow, type ReadState } from './message.types';
 
@@ -54,6 +54,24 @@ function laneHash(id: string): number {
 
 const conflict = () =>
   new AppError('CONFLICT', 'clientMessageId was already used for a message in another conversation');
+
+/**
+ * A batch statement that failed on what the one-by-one path resolves: a (sender, clientMessageId)
+ * that a concurrent send stored first (unique violation of `messages_idempotency`), or a deadlock.
+ */
+function isIdempotencyRace(err: unknown): boolean {
+  const e = (err as { driverError?: { code?: unknown; constraint?: unknown } } | null)?.driverError;
+  return (e?.code === '23505' && e.constraint === 'messages_idempotency') || e?.code === '40P01';
+}
+
+/** `fn()`, or the error it threw. */
+function settle<T>(fn: () => T): T | Error {
+  try {
+    return fn();
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
 
 /** Send, history, delete and read pointer (CONTRACT §3). REST and sockets call these same methods. */
 @Injectable()
@@ -147,64 +165,20 @@ export class MessageService {
    * and its sends run one by one.
    */
   private async sendBatch(jobs: SendJob[]): Promise<(SendResult | Error)[]> {
-    let outcome: {
-      results: (SendResult | Error)[];
-      created: { message: Message; participantIds: string[]; type: ConversationType; ctx?: Context }[];
-    };
     this.metrics.sendBatchSize.observe(jobs.length);
     this.metrics.sendQueued.set(this.batcher.queued);
     const stopTimer = this.metrics.sendBatchDuration.startTimer();
+    let rows: BatchOutcomeRow[];
     try {
-      outcome = await this.db.transaction(async (tx) => {
-        const checks = await this.messages.lockAndCheck(tx, jobs);
-        const results: (SendResult | Error)[] = [];
-        const accepted: { index: number; job: SendJob }[] = [];
-        const firstWithKey = new Map<string, number>();
-        const sameAs = new Map<number, number>();
-        jobs.forEach((job, i) => {
-          const { member, existing } = checks[i]!;
-          if (!member) results[i] = notFound('Conversation');
-          else if (existing) results[i] = this.retried(existing, job.conversationId);
-          else {
-            const key = `${job.senderId}\u0000${job.clientMessageId}`;
-            const first = firstWithKey.get(key);
-            if (first === undefined) {
-              firstWithKey.set(key, i);
-              accepted.push({ index: i, job });
-            } else sameAs.set(i, first);
-          }
-        });
-        if (!accepted.length) return { results, created: [] };
-        const counts = new Map<string, number>();
-        const items = accepted.map(({ job }) => {
-          const k = (counts.get(job.conversationId) ?? 0) + 1;
-          counts.set(job.conversationId, k);
-          return { ...job, id: uuidv7(), k };
-        });
-        const inserted = await this.messages.writeBatch(tx, items);
-        if (inserted.length !== items.length) throw new DuplicateSend();
-        const byId = new Map(inserted.map((r) => [r.id, r]));
-        const created = items.map((item, k) => {
-          const row = byId.get(item.id)!;
-          const message = toMessage(row);
-          results[accepted[k]!.index] = { message, created: true };
-          return { message, participantIds: row.participant_ids, type: row.conversation_type, ctx: item.ctx };
-        });
-        for (const [i, first] of sameAs) {
-          const original = results[first];
-          results[i] =
-            original instanceof Error || !original
-              ? (original ?? notFound('Conversation'))
-              : original.message.conversationId === jobs[i]!.conversationId
-                ? { message: original.message, created: false }
-                : conflict();
-        }
-        return { results, created };
-      });
+      // One statement: its own transaction, one round trip (see MessageRepository.sendBatch).
+      rows = await this.messages.sendBatch(
+        this.db,
+        jobs.map((job) => ({ ...job, id: uuidv7() })),
+      );
     } catch (err) {
       stopTimer();
       if (isUnavailableError(err)) return jobs.map(() => err as Error);
-      if (!(err instanceof DuplicateSend) && jobs.length === 1) throw err;
+      if (!isIdempotencyRace(err) && jobs.length === 1) throw err;
       // One after another: in parallel, a batch of 200 would take every pool connection at once.
       const results: (SendResult | Error)[] = [];
       for (const job of jobs)
@@ -216,16 +190,38 @@ export class MessageService {
       return results;
     }
     stopTimer();
-    // Each announcement (the fan-out) in its own send's trace.
-    for (const c of outcome.created)
-      inContext(c.ctx, () =>
-        this.events.emit('message.sent', {
-          message: c.message,
-          participantIds: c.participantIds,
-          conversationType: c.type,
-        }),
-      );
-    return outcome.results;
+    const results: (SendResult | Error)[] = [];
+    const repeats: [number, number][] = [];
+    for (const row of rows) {
+      const i = row.i - 1;
+      const job = jobs[i]!;
+      if (!row.member) results[i] = notFound('Conversation');
+      else if (row.existed) results[i] = settle(() => this.retried(row, job.conversationId));
+      else if (row.first_i !== row.i) repeats.push([i, row.first_i! - 1]);
+      else {
+        const message = toMessage(row);
+        results[i] = { message, created: true };
+        // Each announcement (the fan-out) in its own send's trace.
+        inContext(job.ctx, () =>
+          this.events.emit('message.sent', {
+            message,
+            participantIds: row.participant_ids!,
+            conversationType: row.conversation_type!,
+          }),
+        );
+      }
+    }
+    // A key repeated within the batch: the answer of its first item, as a retry would get it.
+    for (const [i, first] of repeats) {
+      const original = results[first];
+      results[i] =
+        original instanceof Error || !original
+          ? (original ?? notFound('Conversation'))
+          : original.message.conversationId === jobs[i]!.conversationId
+            ? { message: original.message, created: false }
+            : conflict();
+    }
+    return results;
   }
 
   /** One send in its own transaction: the fallback of a batch that could not commit as a whole. */
