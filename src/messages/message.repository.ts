@@ -12,6 +12,72 @@ const MESSAGE_COLUMNS = `id, conversation_id, seq, sender_id, client_message_id,
  */
 const NEXT_ACTIVITY = `GREATEST(c.last_activity_at, date_trunc('milliseconds', clock_timestamp()))`;
 
+/** The batched send (see `MessageRepository.sendBatch`): $1–$5 are the items' ids, conversations, senders, clientMessageIds, texts. */
+const SEND_BATCH_SQL = `WITH x AS (
+         SELECT x.id, x.conversation_id, x.sender_id, x.client_message_id, x.text, x.i::int AS i
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+                AS x(id, conversation_id, sender_id, client_message_id, text, i)),
+       locked AS (
+         SELECT c.id FROM conversations c
+          WHERE c.id IN (SELECT x.conversation_id FROM x)
+          ORDER BY c.id FOR NO KEY UPDATE),
+       chk AS (
+         SELECT x.*, (p.user_id IS NOT NULL) AS member, m.id AS existing_id
+           FROM x
+           LEFT JOIN participants p ON p.conversation_id = x.conversation_id AND p.user_id = x.sender_id
+           LEFT JOIN messages m ON m.sender_id = x.sender_id AND m.client_message_id = x.client_message_id),
+       firsts AS (
+         SELECT chk.*, min(chk.i) OVER (PARTITION BY chk.sender_id, chk.client_message_id) AS first_i
+           FROM chk WHERE chk.member AND chk.existing_id IS NULL),
+       acc AS (
+         SELECT f.*, row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.i)::int AS k
+           FROM firsts f WHERE f.i = f.first_i),
+       n AS (SELECT acc.conversation_id, count(*)::int AS n FROM acc GROUP BY acc.conversation_id),
+       seqs AS (
+         UPDATE conversations c
+            SET last_seq = c.last_seq + n.n, last_activity_at = ${NEXT_ACTIVITY}
+           FROM n JOIN locked l ON l.id = n.conversation_id
+          WHERE c.id = n.conversation_id
+          RETURNING c.id, c.last_seq - n.n AS base, c.last_activity_at AS at, c.type),
+       ins AS (
+         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
+         SELECT acc.id, acc.conversation_id, seqs.base + acc.k, acc.sender_id, acc.client_message_id, 'text',
+                jsonb_build_object('text', acc.text), seqs.at
+           FROM acc JOIN seqs ON seqs.id = acc.conversation_id
+         RETURNING ${MESSAGE_COLUMNS}),
+       mine AS (
+         SELECT p.conversation_id, p.user_id, max(b.created_at) AS at, count(*)::int AS total,
+                max(b.seq) FILTER (WHERE b.sender_id = p.user_id) AS my_last
+           FROM participants p JOIN ins b ON b.conversation_id = p.conversation_id
+          GROUP BY p.conversation_id, p.user_id),
+       s AS (
+         SELECT mine.*, (SELECT count(*)::int FROM ins b
+                          WHERE b.conversation_id = mine.conversation_id AND b.seq > mine.my_last
+                            AND b.sender_id IS DISTINCT FROM mine.user_id) AS after_mine
+           FROM mine),
+       readers AS (
+         UPDATE participants p
+            SET last_read_seq = COALESCE(s.my_last, p.last_read_seq),
+                unread_count = CASE WHEN s.my_last IS NULL THEN p.unread_count + s.total ELSE s.after_mine END,
+                last_activity_at = s.at
+           FROM s
+          WHERE p.conversation_id = s.conversation_id AND p.user_id = s.user_id
+          RETURNING p.conversation_id, p.user_id)
+       SELECT chk.i, chk.member, (chk.existing_id IS NOT NULL) AS existed, firsts.first_i,
+              ${MESSAGE_COLUMNS.split(', ')
+                .map((c) => `COALESCE(ins.${c}, e.${c}) AS ${c}`)
+                .join(', ')},
+              seqs.type AS conversation_type,
+              CASE WHEN ins.id IS NOT NULL
+                   THEN ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id)
+              END AS participant_ids
+         FROM chk
+         LEFT JOIN firsts ON firsts.i = chk.i
+         LEFT JOIN ins ON ins.id = chk.id
+         LEFT JOIN messages e ON e.id = chk.existing_id
+         LEFT JOIN seqs ON seqs.id = ins.conversation_id
+        ORDER BY chk.i`;
+
 /** One item's outcome in `sendBatch` (the message columns are null for a non-member or a repeat). */
 export type BatchOutcomeRow = MessageRow & {
   i: number;
@@ -106,79 +172,14 @@ export class MessageRepository {
    * (the item that a repeated key refers to), and for a new message its columns, its conversation's
    * type and participants.
    */
-  async sendBatch(db: Queryable, items: NewTextMessage[]): Promise<BatchOutcomeRow[]> {
-    const col = (c: string) => `COALESCE(ins.${c}, e.${c}) AS ${c}`;
-    return db.query(
-      `WITH x AS (
-         SELECT x.id, x.conversation_id, x.sender_id, x.client_message_id, x.text, x.i::int AS i
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
-                AS x(id, conversation_id, sender_id, client_message_id, text, i)),
-       locked AS (
-         SELECT c.id FROM conversations c
-          WHERE c.id IN (SELECT x.conversation_id FROM x)
-          ORDER BY c.id FOR NO KEY UPDATE),
-       chk AS (
-         SELECT x.*, (p.user_id IS NOT NULL) AS member, m.id AS existing_id
-           FROM x
-           LEFT JOIN participants p ON p.conversation_id = x.conversation_id AND p.user_id = x.sender_id
-           LEFT JOIN messages m ON m.sender_id = x.sender_id AND m.client_message_id = x.client_message_id),
-       firsts AS (
-         SELECT chk.*, min(chk.i) OVER (PARTITION BY chk.sender_id, chk.client_message_id) AS first_i
-           FROM chk WHERE chk.member AND chk.existing_id IS NULL),
-       acc AS (
-         SELECT f.*, row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.i)::int AS k
-           FROM firsts f WHERE f.i = f.first_i),
-       n AS (SELECT acc.conversation_id, count(*)::int AS n FROM acc GROUP BY acc.conversation_id),
-       seqs AS (
-         UPDATE conversations c
-            SET last_seq = c.last_seq + n.n, last_activity_at = ${NEXT_ACTIVITY}
-           FROM n JOIN locked l ON l.id = n.conversation_id
-          WHERE c.id = n.conversation_id
-          RETURNING c.id, c.last_seq - n.n AS base, c.last_activity_at AS at, c.type),
-       ins AS (
-         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
-         SELECT acc.id, acc.conversation_id, seqs.base + acc.k, acc.sender_id, acc.client_message_id, 'text',
-                jsonb_build_object('text', acc.text), seqs.at
-           FROM acc JOIN seqs ON seqs.id = acc.conversation_id
-         RETURNING ${MESSAGE_COLUMNS}),
-       mine AS (
-         SELECT p.conversation_id, p.user_id, max(b.created_at) AS at, count(*)::int AS total,
-                max(b.seq) FILTER (WHERE b.sender_id = p.user_id) AS my_last
-           FROM participants p JOIN ins b ON b.conversation_id = p.conversation_id
-          GROUP BY p.conversation_id, p.user_id),
-       s AS (
-         SELECT mine.*, (SELECT count(*)::int FROM ins b
-                          WHERE b.conversation_id = mine.conversation_id AND b.seq > mine.my_last
-                            AND b.sender_id IS DISTINCT FROM mine.user_id) AS after_mine
-           FROM mine),
-       readers AS (
-         UPDATE participants p
-            SET last_read_seq = COALESCE(s.my_last, p.last_read_seq),
-                unread_count = CASE WHEN s.my_last IS NULL THEN p.unread_count + s.total ELSE s.after_mine END,
-                last_activity_at = s.at
-           FROM s
-          WHERE p.conversation_id = s.conversation_id AND p.user_id = s.user_id
-          RETURNING p.conversation_id, p.user_id)
-       SELECT chk.i, chk.member, (chk.existing_id IS NOT NULL) AS existed, firsts.first_i,
-              ${MESSAGE_COLUMNS.split(', ').map(col).join(', ')},
-              seqs.type AS conversation_type,
-              CASE WHEN ins.id IS NOT NULL
-                   THEN ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id)
-              END AS participant_ids
-         FROM chk
-         LEFT JOIN firsts ON firsts.i = chk.i
-         LEFT JOIN ins ON ins.id = chk.id
-         LEFT JOIN messages e ON e.id = chk.existing_id
-         LEFT JOIN seqs ON seqs.id = ins.conversation_id
-        ORDER BY chk.i`,
-      [
-        items.map((r) => r.id),
-        items.map((r) => r.conversationId),
-        items.map((r) => r.senderId),
-        items.map((r) => r.clientMessageId),
-        items.map((r) => r.text),
-      ],
-    );
+  async sendBatch(items: NewTextMessage[]): Promise<BatchOutcomeRow[]> {
+    return this.db.query(SEND_BATCH_SQL, [
+      items.map((r) => r.id),
+      items.map((r) => r.conversationId),
+      items.map((r) => r.senderId),
+      items.map((r) => r.clientMessageId),
+      items.map((r) => r.text),
+    ]);
   }
 
   /** A service-written message (`senderId` null): unread for every participant. */

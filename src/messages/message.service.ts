@@ -171,10 +171,7 @@ export class MessageService {
     let rows: BatchOutcomeRow[];
     try {
       // One statement: its own transaction, one round trip (see MessageRepository.sendBatch).
-      rows = await this.messages.sendBatch(
-        this.db,
-        jobs.map((job) => ({ ...job, id: uuidv7() })),
-      );
+      rows = await this.messages.sendBatch(jobs.map((job) => ({ ...job, id: uuidv7() })));
     } catch (err) {
       stopTimer();
       if (isUnavailableError(err)) return jobs.map(() => err as Error);
