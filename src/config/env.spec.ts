@@ -39,6 +39,7 @@ describe('loadConfig', () => {
     assert.equal(c.DATABASE_URL, undefined);
     assert.deepEqual(c.DATABASE_REPLICA_URLS, []);
     assert.equal(c.DATABASE_POOL_SIZE, 10);
+    assert.equal(c.SEND_LANES, 3);
     assert.equal(c.SEND_QUEUE_MAX, 5000);
     assert.equal(c.SEND_QUEUE_WAIT_MS, 3000);
     assert.equal(c.MIGRATIONS_RUN, true);
@@ -83,6 +84,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgresql://u:p@h:5433/db',
       DATABASE_REPLICA_URLS: ' postgres://r1/db , postgresql://r2/db ,',
       DATABASE_POOL_SIZE: '25',
+      SEND_LANES: '4',
       SEND_QUEUE_MAX: '100',
       SEND_QUEUE_WAIT_MS: '500',
       MIGRATIONS_RUN: 'false',
@@ -132,6 +134,7 @@ describe('loadConfig', () => {
         DATABASE_URL: c.DATABASE_URL,
         DATABASE_REPLICA_URLS: c.DATABASE_REPLICA_URLS,
         DATABASE_POOL_SIZE: c.DATABASE_POOL_SIZE,
+        SEND_LANES: c.SEND_LANES,
         SEND_QUEUE_MAX: c.SEND_QUEUE_MAX,
         SEND_QUEUE_WAIT_MS: c.SEND_QUEUE_WAIT_MS,
         MIGRATIONS_RUN: c.MIGRATIONS_RUN,
@@ -172,6 +175,7 @@ describe('loadConfig', () => {
         DATABASE_URL: 'postgresql://u:p@h:5433/db',
         DATABASE_REPLICA_URLS: ['postgres://r1/db', 'postgresql://r2/db'],
         DATABASE_POOL_SIZE: 25,
+        SEND_LANES: 4,
         SEND_QUEUE_MAX: 100,
         SEND_QUEUE_WAIT_MS: 500,
         MIGRATIONS_RUN: false,
@@ -241,6 +245,7 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'not a url'],
     ['DATABASE_REPLICA_URLS', 'postgres://ok/db,redis://nope'],
     ['DATABASE_POOL_SIZE', '0'],
+    ['SEND_LANES', '0'],
     ['SEND_QUEUE_MAX', '0'],
     ['SEND_QUEUE_WAIT_MS', 'soon'],
     ['DATABASE_POOL_SIZE', 'ten'],

@@ -100,9 +100,12 @@ export class MessageService {
       );
     };
     this.batcher = new SendBatcher(sendBatch, {
-      // One lane per connection, half the pool: the rest stays for reads (history, chat list) and
-      // read pointers while sends saturate. A conversation's sends always share a lane.
-      lanes: Math.max(1, Math.floor(config.DATABASE_POOL_SIZE / 2)),
+      // A conversation's sends always share a lane; each lane has one batch (one connection) at a
+      // time, at most half the pool: the rest stays for reads (history, chat list) and read pointers
+      // while sends saturate. Few lanes make big batches, which cost PostgreSQL less per
+      // message; too few cannot keep up at saturation. 3 was best of 1-5 at 2,000 and 4,000 msgs/s
+      // (BENCHMARKS.md).
+      lanes: Math.max(1, Math.min(config.SEND_LANES, Math.floor(config.DATABASE_POOL_SIZE / 2))),
       laneOf: (job) => laneHash(job.conversationId),
       maxBatch: 200,
       maxQueue: config.SEND_QUEUE_MAX,
