@@ -399,7 +399,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     s.on('connect', () => this.onConnect());
     s.on('disconnect', (reason) => this.onDisconnect(reason));
     s.on('connect_error', (err) => this.onConnectError(err));
-    s.on('message:new', (m) => (this.held ? this.held.push(m) : this.stream.receive(m)));
+    s.on('message:new', (m) => this.receive(m));
     s.on('message:deleted', (p) => this.emit('message:deleted', p));
     s.on('conversation:updated', (c) => this.emit('conversation:updated', c));
     s.on('unread:updated', (p) => this.emit('unread:updated', p));
@@ -538,6 +538,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     );
   }
 
+  /** A message for the conversation streams (held back while a reconnect's sync runs). */
+  private receive(m: Message): void {
+    if (this.held) this.held.push(m);
+    else this.stream.receive(m);
+  }
+
   /** Sends the head of a conversation's queue; the next one goes when it is acked or refused for good. */
   private pump(conversationId: string): void {
     if (this.closed || !this.socket.connected || this.inFlight.has(conversationId)) return;
@@ -581,6 +587,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const { message, err } = outcome;
     if (message) {
       queue.shift();
+      // The sending connection gets its own message in the ack, not as `message:new`.
+      this.receive(message);
       head.resolve(message);
     } else if (
       err &&

@@ -7,7 +7,13 @@ import type { Message } from '../messages/message.types';
  * events; services never import the gateway, so they behave the same for REST, sockets and jobs.
  */
 export interface DomainEventMap {
-  'message.sent': { message: Message; participantIds: string[]; conversationType: ConversationType };
+  /** `originSocketId`: the connection that sent it (it gets the message in its ack, not as `message:new`). */
+  'message.sent': {
+    message: Message;
+    participantIds: string[];
+    conversationType: ConversationType;
+    originSocketId?: string;
+  };
   'message.deleted': { conversationId: string; messageId: string; seq: number; participantIds: string[] };
   /** Participants (or business status) changed: `participantIds` are the current ones, `removedIds` those who left. */
   'conversation.updated': { conversationId: string; participantIds: string[]; removedIds: string[] };

@@ -34,6 +34,8 @@ interface SendJob {
   text: string;
   /** The send's trace context (tracing on): its transaction, fallback and announcement run in it. */
   ctx?: Context;
+  /** The socket that sent it, if one did: the fan-out leaves it out (its ack carries the message). */
+  originSocketId?: string;
 }
 
 type SendResult = { message: Message; created: boolean };
@@ -136,6 +138,7 @@ export class MessageService {
     user: AuthUser,
     conversationId: string,
     input: SendInput,
+    origin: { originSocketId?: string } = {},
   ): Promise<{ message: Message; created: boolean }> {
     const text = normalizeText(input.content.text);
     if (!text.ok) throw validationFailed(text.problem, [{ field: 'content.text', problems: [text.problem] }]);
@@ -149,6 +152,7 @@ export class MessageService {
           clientMessageId: input.clientMessageId,
           text: text.text,
           ctx: activeContext(),
+          originSocketId: origin.originSocketId,
         });
         span?.setAttributes({
           'chat.message.seq': result.message.seq,
@@ -207,6 +211,7 @@ export class MessageService {
             message,
             participantIds: row.participant_ids!,
             conversationType: row.conversation_type!,
+            originSocketId: job.originSocketId,
           }),
         );
       }
@@ -252,6 +257,7 @@ export class MessageService {
       message,
       participantIds: stored.participantIds,
       conversationType: stored.type,
+      originSocketId: job.originSocketId,
     });
     return { message, created: true };
   }

@@ -24,9 +24,11 @@ import { HeartbeatEvent, ReadEvent, SendMessageEvent, TypingEvent, validatePaylo
 /** How long shutdown waits for client events in flight (sends waiting for the database). */
 const SHUTDOWN_DRAIN_MS = 10_000;
 
+/** `acked`: the client asked for an ack (the result reaches it). */
 type Handler<E extends ClientEventName> = (
   socket: AuthedSocket,
   payload: unknown,
+  acked: boolean,
 ) => Promise<ClientEvents[E]['result']>;
 
 /**
@@ -56,12 +58,15 @@ export class ChatGateway
   private inFlight = 0;
 
   private readonly handlers: { [E in ClientEventName]: Handler<E> } = {
-    'message:send': async (socket, payload) => {
+    'message:send': async (socket, payload, acked) => {
       // Overloaded: refuse before any work (the client retries with the same clientMessageId).
       this.messages.assertAcceptingSends();
       const input = await validatePayload(SendMessageEvent, payload);
       await this.meterSend(socket);
-      const { message } = await this.messages.send(socket.data.user, input.conversationId, input);
+      // The sending socket gets the message in its ack, not as message:new (when it asked for an ack).
+      const { message } = await this.messages.send(socket.data.user, input.conversationId, input, {
+        originSocketId: acked ? socket.id : undefined,
+      });
       return message;
     },
     'conversation:read': async (socket, payload) => {
@@ -167,7 +172,7 @@ export class ChatGateway
     // A span per event (when tracing is on); an optional trace carrier may follow the payload.
     const traced = startSocketEventSpan(socket, event, args[1]);
     void inContext(traced?.context, () =>
-      handler(socket, args[0])
+      handler(socket, args[0], ack !== undefined)
         .then(
           (data) => {
             stop({ outcome: 'ok' });

@@ -74,7 +74,7 @@ export class Fanout implements OnModuleInit {
     );
   }
 
-  private publishNew({ message, participantIds }: DomainEventMap['message.sent']): void {
+  private publishNew({ message, participantIds, originSocketId }: DomainEventMap['message.sent']): void {
     this.metrics.messagesSent.inc();
     // Part of the send's trace (tracing on): the trace context travels with the payload.
     const publish = withSpan('message:new publish', { kind: SpanKind.PRODUCER }, async () => {
@@ -82,6 +82,7 @@ export class Fanout implements OnModuleInit {
       const payload = JSON.stringify({
         rooms: participantIds.map(userRoom),
         message,
+        ...(originSocketId && { except: originSocketId }),
         ...(trace && { trace }),
       });
       await this.channel.publish(message.conversationId, message.seq, payload);
@@ -89,20 +90,26 @@ export class Fanout implements OnModuleInit {
     this.background('message:new', publish);
   }
 
-  /** Runs on every instance, in seq order per conversation: emits to this instance's sockets only. */
+  /**
+   * Runs on every instance, in seq order per conversation: emits to this instance's sockets only,
+   * all the participants' connections but the one that sent the message (its ack carried it: one
+   * socket write less per message, for the server and for the sending client).
+   */
   private deliverNew(payload: string): void {
     const server = this.server;
     if (!server) return;
-    const { rooms, message, trace } = JSON.parse(payload) as {
+    const { rooms, message, except, trace } = JSON.parse(payload) as {
       rooms: string[];
       message: Message;
+      except?: string;
       trace?: TraceCarrier;
     };
     const span =
       trace && startSpan('message:new emit', { kind: SpanKind.CONSUMER, parent: contextFromCarrier(trace) });
-    server.local.to(rooms).emit('message:new', message);
-    let sockets = 0;
-    for (const room of rooms) sockets += server.of('/').adapter.rooms.get(room)?.size ?? 0;
+    const nsp = server.of('/');
+    (except ? server.local.to(rooms).except(except) : server.local.to(rooms)).emit('message:new', message);
+    let sockets = except && nsp.sockets.has(except) ? -1 : 0;
+    for (const room of rooms) sockets += nsp.adapter.rooms.get(room)?.size ?? 0;
     if (sockets) this.metrics.messagesDelivered.inc(sockets);
     span?.setAttribute('chat.fanout.sockets', sockets);
     span?.end();
