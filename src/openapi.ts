@@ -31,9 +31,8 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
         '  just before the server closes a connection; a `RATE_LIMITED` ack error carries `retryAfterS`.',
         '- `SERVICE_UNAVAILABLE` (503, or in an ack) means the message was not written: retry it with',
         '  the same `clientMessageId`.',
-        "- Socket.IO: `message:new` goes to every connection of every participant (the sender's other devices",
-        '  included) except the connection that sent the message with an ack: that one has it in the ack.',
-        '  A message sent over REST, or without an ack callback, reaches every connection.',
+        "- Socket.IO: with `auth: { token, echo: false }` in the handshake, a connection's own messages sent with",
+        '  an ack come back only in the ack, not again as `message:new` (default: they do, see SOCKET_ECHO).',
       ].join('\n'),
     )
     .setVersion('1')

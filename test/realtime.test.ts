@@ -66,8 +66,10 @@ describe('realtime events (one instance)', () => {
     if (!tokens.has(userId)) tokens.set(userId, await token(userId));
     return tokens.get(userId)!;
   }
-  async function device(userId: string): Promise<Device> {
-    const socket = await connectSocket(app.url, await tokenFor(userId));
+  async function device(userId: string, auth: Record<string, unknown> = {}): Promise<Device> {
+    const socket = await connectSocket(app.url, await tokenFor(userId), {
+      auth: { token: await tokenFor(userId), ...auth },
+    });
     const d: Device = { userId, socket, seen: [], disconnects: [] };
     socket.onAny((event: string, payload: unknown) => d.seen.push({ event, payload }));
     socket.on('disconnect', (reason) => d.disconnects.push(reason));
@@ -84,17 +86,8 @@ describe('realtime events (one instance)', () => {
   }
   const send = (d: Device, conversationId: string, text: string, clientMessageId: string = randomUUID()) =>
     emitAck(d.socket, 'message:send', { conversationId, clientMessageId, content: { text } });
-  /** A send over REST: every socket of the participants gets it (there is no sending socket). */
-  async function post(userId: string, conversationId: string, text: string) {
-    const res = await rest(userId, 'POST', `/conversations/${conversationId}/messages`, {
-      clientMessageId: randomUUID(),
-      content: { text },
-    });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.body;
-  }
 
-  it('message:send acks {ok:true,data:Message}; message:new reaches every device of every participant but the sending one', async () => {
+  it('message:send acks {ok:true,data:Message}; message:new reaches every device of every participant, the sender’s included', async () => {
     const [alice, bob, carol, dave] = users('alice', 'bob', 'carol', 'dave');
     const conv = await direct(alice!, bob!);
     const other = await direct(carol!, dave!);
@@ -133,11 +126,9 @@ describe('realtime events (one instance)', () => {
     assert.equal(m.editedAt, null);
     assert.equal(m.deletedAt, null);
 
-    // alice's other device included; the sending one has the message in its ack.
-    for (const d of [a2, b1, b2]) assert.deepEqual(await waitEvent(d, 'message:new'), m, d.userId);
+    for (const d of [a1, a2, b1, b2]) assert.deepEqual(await waitEvent(d, 'message:new'), m, d.userId);
     // A barrier: carol's own conversation. Had she been sent alice's message, it would have come first.
-    const d1 = await device(dave!);
-    const c = await send(d1, other, 'hi carol');
+    const c = await send(c1, other, 'hi dave');
     await waitEvent(c1, 'message:new', (p) => p.id === c.data.id);
     assert.deepEqual(
       got(c1, 'message:new').map((p) => p.id),
@@ -146,24 +137,51 @@ describe('realtime events (one instance)', () => {
     );
     const second = await send(b2, conv, 'hi alice');
     assert.equal(second.data.seq, 2);
-    // Seq 2 on a connection comes after seq 1 would have: each device's list is final once it has 2
-    // (or, for b2, which sent 2, once everyone else has it).
-    for (const d of [a1, a2, b1]) await waitEvent(d, 'message:new', (p) => p.seq === 2);
-    const expected = new Map([
-      [a1, [2]],
-      [a2, [1, 2]],
-      [b1, [1, 2]],
-      [b2, [1]],
-    ]);
-    for (const [d, seqs] of expected)
+    for (const d of [a1, a2, b1, b2]) {
+      await waitEvent(d, 'message:new', (p) => p.seq === 2);
       assert.deepEqual(
         got(d, 'message:new').map((p) => p.seq),
-        seqs,
-        `${d.userId}: each message exactly once, in order, none to the socket that sent it`,
+        [1, 2],
+        `${d.userId}: each message exactly once, in order`,
       );
+    }
   });
 
-  it('message:send is idempotent over sockets: a retry (from any device, even racing) gets the original, and each device one message:new (but the sending one)', async () => {
+  it('with auth.echo false, a connection gets its own acked messages in the ack only; its other devices get them, and it gets what it sends without an ack', async () => {
+    const [alice, bob] = users('alice', 'bob');
+    const conv = await direct(alice!, bob!);
+    const [quiet, a2, b1] = await Promise.all([
+      device(alice!, { echo: false }),
+      device(alice!),
+      device(bob!),
+    ]);
+    const first = await send(quiet, conv, 'acked');
+    assert.equal(first.ok, true, JSON.stringify(first));
+    for (const d of [a2, b1]) assert.deepEqual(await waitEvent(d, 'message:new'), first.data, d.userId);
+    quiet.socket.emit('message:send', {
+      conversationId: conv,
+      clientMessageId: randomUUID(),
+      content: { text: 'no ack' },
+    });
+    const third = await send(b1, conv, 'from bob');
+    assert.equal(third.data.seq, 3);
+    // Seq 3 comes after seq 1 or 2 would have on each connection: the lists are final.
+    for (const d of [quiet, a2, b1]) await waitEvent(d, 'message:new', (p) => p.seq === 3);
+    const seqs = (d: Device) => got(d, 'message:new').map((p) => p.seq);
+    assert.deepEqual(seqs(quiet), [2, 3], 'its own acked message only in the ack');
+    assert.deepEqual(seqs(a2), [1, 2, 3], 'the same user’s other connection gets everything');
+    assert.deepEqual(seqs(b1), [1, 2, 3], 'a connection with the default echo gets its own too');
+  });
+
+  it('a handshake with a non-boolean auth.echo is refused with VALIDATION_FAILED', async () => {
+    const [alice] = users('alice');
+    await assert.rejects(
+      connectSocket(app.url, undefined, { auth: { token: await tokenFor(alice!), echo: 'no' } }),
+      (err: Error & { data?: { code?: string } }) => err.data?.code === 'VALIDATION_FAILED',
+    );
+  });
+
+  it('message:send is idempotent over sockets: a retry (from any device, even racing) gets the original, and each device one message:new', async () => {
     const [alice, bob] = users('alice', 'bob');
     const conv = await direct(alice!, bob!);
     const [a1, a2, b1, b2] = await Promise.all([device(alice!), device(alice!), device(bob!), device(bob!)]);
@@ -179,26 +197,16 @@ describe('realtime events (one instance)', () => {
     assert.deepEqual(raced[1], raced[0]);
     assert.equal(raced[0].data.seq, 2, 'a duplicate takes no seq');
 
-    // Over REST: a message that every socket gets.
-    const barrier = await rest(alice!, 'POST', `/conversations/${conv}/messages`, {
-      clientMessageId: randomUUID(),
-      content: { text: 'after' },
-    });
-    assert.equal(barrier.body.seq, 3, 'no seq was burnt by the duplicates');
-    const seen = (d: Device) => got(d, 'message:new').map((p) => p.clientMessageId);
-    for (const d of [a1, a2, b1, b2]) await waitEvent(d, 'message:new', (p) => p.seq === 3);
-    for (const d of [b1, b2])
-      assert.deepEqual(seen(d), [cmid, racing, barrier.body.clientMessageId], `${d.userId}: one per message`);
-    // The first went out from a1: a2 has it, a1 only in its ack. The raced one, from whichever socket
-    // stored it: the other of alice's sockets has it.
-    const racingTo = [a1, a2].filter((d) => seen(d).includes(racing));
-    assert.equal(
-      racingTo.length,
-      1,
-      'the raced message reached exactly one of the sending user’s two sockets',
-    );
-    assert.deepEqual(seen(a1), [...(racingTo[0] === a1 ? [racing] : []), barrier.body.clientMessageId]);
-    assert.deepEqual(seen(a2), [cmid, ...(racingTo[0] === a2 ? [racing] : []), barrier.body.clientMessageId]);
+    const barrier = await send(a2, conv, 'after');
+    assert.equal(barrier.data.seq, 3, 'no seq was burnt by the duplicates');
+    for (const d of [a1, a2, b1, b2]) {
+      await waitEvent(d, 'message:new', (p) => p.seq === 3);
+      assert.deepEqual(
+        got(d, 'message:new').map((p) => p.clientMessageId),
+        [cmid, racing, barrier.data.clientMessageId],
+        `${d.userId}: one message:new per message`,
+      );
+    }
     const history = await rest(bob!, 'GET', `/conversations/${conv}/messages?after=0`);
     assert.deepEqual(
       history.body.items.map((m: any) => m.seq),
@@ -225,7 +233,7 @@ describe('realtime events (one instance)', () => {
       (await rest(alice!, 'DELETE', `/conversations/${conv}/messages/${doomed.data.id}`)).status,
       204,
     );
-    await post(alice!, conv, 'barrier');
+    await send(a1, conv, 'barrier');
     for (const d of [a1, a2, b1, b2]) {
       await waitEvent(d, 'message:new', (p) => p.seq === 3);
       assert.equal(got(d, 'message:deleted').length, 1, d.userId);
@@ -279,8 +287,8 @@ describe('realtime events (one instance)', () => {
     assert.equal(got(c1, 'conversation:updated', (p) => p.id === id).length, 3, 'carol: create, add, remove');
 
     // After leaving, carol gets none of the group's messages; erin, never in it, got nothing at all.
-    const sent = await post(alice!, id, 'without carol');
-    for (const d of [a1, b1, d1]) await waitEvent(d, 'message:new', (p) => p.id === sent.id);
+    const sent = await send(a1, id, 'without carol');
+    for (const d of [a1, b1, d1]) await waitEvent(d, 'message:new', (p) => p.id === sent.data.id);
     const barrier = await direct(alice!, carol!);
     await waitEvent(c1, 'conversation:updated', (p) => p.id === barrier);
     assert.equal(got(c1, 'message:new').length, 0);

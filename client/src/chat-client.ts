@@ -147,7 +147,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       reconnectionDelay: 500,
       reconnectionDelayMax: 5000,
       ...opts.socket,
-      auth: (cb) => cb({ token: this.token }),
+      // echo: false: our own messages come back in their acks, not again as message:new.
+      auth: (cb) => cb({ token: this.token, echo: false }),
     });
     this.wire();
   }

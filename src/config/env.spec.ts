@@ -40,6 +40,7 @@ describe('loadConfig', () => {
     assert.deepEqual(c.DATABASE_REPLICA_URLS, []);
     assert.equal(c.DATABASE_POOL_SIZE, 10);
     assert.equal(c.SEND_LANES, 3);
+    assert.equal(c.SOCKET_ECHO, true);
     assert.equal(c.SEND_QUEUE_MAX, 5000);
     assert.equal(c.SEND_QUEUE_WAIT_MS, 3000);
     assert.equal(c.MIGRATIONS_RUN, true);
@@ -85,6 +86,7 @@ describe('loadConfig', () => {
       DATABASE_REPLICA_URLS: ' postgres://r1/db , postgresql://r2/db ,',
       DATABASE_POOL_SIZE: '25',
       SEND_LANES: '4',
+      SOCKET_ECHO: 'false',
       SEND_QUEUE_MAX: '100',
       SEND_QUEUE_WAIT_MS: '500',
       MIGRATIONS_RUN: 'false',
@@ -135,6 +137,7 @@ describe('loadConfig', () => {
         DATABASE_REPLICA_URLS: c.DATABASE_REPLICA_URLS,
         DATABASE_POOL_SIZE: c.DATABASE_POOL_SIZE,
         SEND_LANES: c.SEND_LANES,
+        SOCKET_ECHO: c.SOCKET_ECHO,
         SEND_QUEUE_MAX: c.SEND_QUEUE_MAX,
         SEND_QUEUE_WAIT_MS: c.SEND_QUEUE_WAIT_MS,
         MIGRATIONS_RUN: c.MIGRATIONS_RUN,
@@ -176,6 +179,7 @@ describe('loadConfig', () => {
         DATABASE_REPLICA_URLS: ['postgres://r1/db', 'postgresql://r2/db'],
         DATABASE_POOL_SIZE: 25,
         SEND_LANES: 4,
+        SOCKET_ECHO: false,
         SEND_QUEUE_MAX: 100,
         SEND_QUEUE_WAIT_MS: 500,
         MIGRATIONS_RUN: false,
@@ -246,6 +250,7 @@ describe('loadConfig', () => {
     ['DATABASE_REPLICA_URLS', 'postgres://ok/db,redis://nope'],
     ['DATABASE_POOL_SIZE', '0'],
     ['SEND_LANES', '0'],
+    ['SOCKET_ECHO', 'maybe'],
     ['SEND_QUEUE_MAX', '0'],
     ['SEND_QUEUE_WAIT_MS', 'soon'],
     ['DATABASE_POOL_SIZE', 'ten'],

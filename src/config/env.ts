@@ -75,6 +75,7 @@ const schema = z.object({
   ROUTING_SWEEP_S: int(0, 3600, 15),
   PRESENCE_TTL_S: int(1, 3600, 30),
   TYPING_TTL_S: int(1, 600, 5),
+  SOCKET_ECHO: bool.default(true),
   PROFILE_SERVICE_URL: url(['http:', 'https:']),
   PROFILE_CACHE_TTL_S: int(0, 86_400, 300),
   PROFILE_TIMEOUT_MS: int(1, 60_000, 1000),

@@ -63,9 +63,9 @@ export class ChatGateway
       this.messages.assertAcceptingSends();
       const input = await validatePayload(SendMessageEvent, payload);
       await this.meterSend(socket);
-      // The sending socket gets the message in its ack, not as message:new (when it asked for an ack).
+      // A connection without echo gets its message in the ack only (when it asked for an ack).
       const { message } = await this.messages.send(socket.data.user, input.conversationId, input, {
-        originSocketId: acked ? socket.id : undefined,
+        originSocketId: acked && !socket.data.echo ? socket.id : undefined,
       });
       return message;
     },

@@ -2,16 +2,30 @@ import type { Socket } from 'socket.io';
 import type { AuthUser, TokenVerifier } from '../auth/token-verifier';
 import { AppError } from '../common/errors';
 
-export type AuthedSocket = Socket & { data: { user: AuthUser } };
+/**
+ * `echo`: whether this connection gets `message:new` for a message it sent itself with an ack (its
+ * ack carries the message either way).
+ */
+export type AuthedSocket = Socket & { data: { user: AuthUser; echo: boolean } };
 
-/** Handshake middleware: `auth: { token }` must verify, or the connect fails with data.code UNAUTHENTICATED. */
-export function socketAuthMiddleware(verifier: TokenVerifier) {
+/**
+ * Handshake middleware: `auth: { token }` must verify, or the connect fails with data.code
+ * UNAUTHENTICATED. `auth.echo` (optional boolean, an extension of the contract) chooses whether the
+ * connection gets its own acked messages as `message:new` too; `defaultEcho` when absent.
+ */
+export function socketAuthMiddleware(verifier: TokenVerifier, defaultEcho = true) {
   return (socket: Socket, next: (err?: Error) => void): void => {
     const auth: unknown = socket.handshake.auth;
-    const token = auth && typeof auth === 'object' ? (auth as { token?: unknown }).token : undefined;
-    verifier.verify(token).then(
+    const fields = auth && typeof auth === 'object' ? (auth as { token?: unknown; echo?: unknown }) : {};
+    if (fields.echo !== undefined && typeof fields.echo !== 'boolean') {
+      const message = 'auth.echo must be a boolean';
+      return next(Object.assign(new Error(message), { data: { code: 'VALIDATION_FAILED', message } }));
+    }
+    const echo = fields.echo ?? defaultEcho;
+    verifier.verify(fields.token).then(
       (user) => {
         socket.data.user = user;
+        socket.data.echo = echo;
         next();
       },
       (err: unknown) => {

@@ -42,7 +42,7 @@ export class ChatIoAdapter extends IoAdapter {
         }),
       );
     }
-    server.use(socketAuthMiddleware(this.verifier));
+    server.use(socketAuthMiddleware(this.verifier, this.config.SOCKET_ECHO));
     return server;
   }
 }
