@@ -35,7 +35,11 @@ export async function startService(opts: {
   log: (message: string) => void;
 }): Promise<Service> {
   // The sources as they are (a stale dist/ would measure old code); swc compiles them at start.
-  const args = ['-r', '@swc-node/register', path.join(ROOT, 'src', 'main.ts')];
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each instance, written when it stops (bench/profile-summary.ts).
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
+    : [];
+  const args = [...profile, '-r', '@swc-node/register', path.join(ROOT, 'src', 'main.ts')];
   const instances: ServiceInstance[] = [];
   const count = opts.instances ?? 1;
   for (let i = 0; i < count; i++) {

@@ -229,6 +229,82 @@ describe('TokenVerifier', () => {
   });
 });
 
+/** A compact HS256 token with this exact header and payload, signed with `SECRET` (or `secret`). */
+function rawHs256(header: unknown, payload: unknown, secret = SECRET): string {
+  return signed(`${b64url(header)}.${b64url(payload)}`, secret);
+}
+const signed = (input: string, secret = SECRET) =>
+  `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+
+describe('TokenVerifier: the synchronous HS256 path answers as jose does', () => {
+  const opts = [{}, { issuer: 'https://id.example', audience: 'chat' }];
+  const good = { sub: 'alice', exp: now() + 600, iat: now() };
+  const cases = async (): Promise<[string, string][]> => {
+    const valid = await sign();
+    const [h, p] = valid.split('.');
+    return [
+      ['valid (jose-signed)', valid],
+      ['valid (raw)', rawHs256({ alg: 'HS256' }, good)],
+      ['with typ and kid', rawHs256({ alg: 'HS256', typ: 'JWT', kid: 'k1' }, good)],
+      ['with crit (jose decides)', rawHs256({ alg: 'HS256', crit: ['x'], x: 1 }, good)],
+      ['b64 false (jose decides)', rawHs256({ alg: 'HS256', b64: false, crit: ['b64'] }, good)],
+      ['expired', rawHs256({ alg: 'HS256' }, { ...good, exp: now() - 1 })],
+      ['expiring now', rawHs256({ alg: 'HS256' }, { ...good, exp: now() })],
+      ['exp a string', rawHs256({ alg: 'HS256' }, { ...good, exp: String(now() + 600) })],
+      ['no exp', rawHs256({ alg: 'HS256' }, { sub: 'alice' })],
+      ['no sub', rawHs256({ alg: 'HS256' }, { exp: now() + 600 })],
+      ['sub not a user id', rawHs256({ alg: 'HS256' }, { ...good, sub: 'a b' })],
+      ['sub a number', rawHs256({ alg: 'HS256' }, { ...good, sub: 42 })],
+      ['nbf in the future', rawHs256({ alg: 'HS256' }, { ...good, nbf: now() + 60 })],
+      ['nbf now', rawHs256({ alg: 'HS256' }, { ...good, nbf: now() })],
+      ['nbf a string', rawHs256({ alg: 'HS256' }, { ...good, nbf: 'soon' })],
+      ['iat a string', rawHs256({ alg: 'HS256' }, { ...good, iat: 'then' })],
+      ['iss and aud right', rawHs256({ alg: 'HS256' }, { ...good, iss: 'https://id.example', aud: 'chat' })],
+      ['aud a list', rawHs256({ alg: 'HS256' }, { ...good, iss: 'https://id.example', aud: ['x', 'chat'] })],
+      ['iss wrong', rawHs256({ alg: 'HS256' }, { ...good, iss: 'https://evil.example', aud: 'chat' })],
+      ['aud wrong', rawHs256({ alg: 'HS256' }, { ...good, iss: 'https://id.example', aud: 'other' })],
+      [
+        'expired and iss wrong',
+        rawHs256({ alg: 'HS256' }, { ...good, exp: now() - 5, iss: 'x', aud: 'chat' }),
+      ],
+      ['roles', rawHs256({ alg: 'HS256' }, { ...good, roles: ['admin', 3, 'agent'] })],
+      ['payload an array', rawHs256({ alg: 'HS256' }, [1, 2])],
+      ['payload not JSON', `${b64url({ alg: 'HS256' })}.${Buffer.from('{nope').toString('base64url')}.x`],
+      ['wrong secret', rawHs256({ alg: 'HS256' }, good, 'another-secret-0123456789abcdef')],
+      ['altered payload', `${h}.${b64url({ ...good, sub: 'mallory' })}.${valid.split('.')[2]}`],
+      ['signature cut short', `${h}.${p}.${valid.split('.')[2]!.slice(0, 20)}`],
+      ['padded signature', `${valid}=`],
+      ['a character outside base64url', `${h}.${p}.${valid.split('.')[2]!.replace(/^./, '+')}`],
+      ['alg none', `${b64url({ alg: 'none' })}.${b64url(good)}.`],
+      ['alg RS256 in the header', rawHs256({ alg: 'RS256' }, good)],
+      ['two segments', `${h}.${p}`],
+      [
+        'payload not UTF-8',
+        signed(`${b64url({ alg: 'HS256' })}.${Buffer.from([0x7b, 0xff, 0x7d]).toString('base64url')}`),
+      ],
+      ['no iss, no aud', rawHs256({ alg: 'HS256' }, good)],
+    ];
+  };
+  const outcome = (v: TokenVerifier, token: string) =>
+    v.verify(token).then(
+      (user) => ({ user }),
+      (err: unknown) => ({ error: err instanceof AppError ? `${err.code}: ${err.message}` : String(err) }),
+    );
+
+  for (const o of opts)
+    it(`every case, ${o.issuer ? 'with' : 'without'} issuer and audience`, async () => {
+      const fast = new TokenVerifier({ secret: SECRET, ...o });
+      const jose = new TokenVerifier({ secret: SECRET, ...o, joseOnly: true });
+      let accepted = 0;
+      for (const [name, token] of await cases()) {
+        const expected = await outcome(jose, token);
+        assert.deepEqual(await outcome(fast, token), expected, name);
+        if ('user' in expected) accepted++;
+      }
+      assert.ok(accepted >= 2, 'the comparison includes accepted tokens');
+    });
+});
+
 describe('bearerToken', () => {
   it('extracts the token of a Bearer authorization header', () => {
     assert.equal(bearerToken('Bearer abc.def.ghi'), 'abc.def.ghi');

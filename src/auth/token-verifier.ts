@@ -1,4 +1,4 @@
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTVerifyOptions } from 'jose';
 import { AppError } from '../common/errors';
 
@@ -14,6 +14,8 @@ export interface VerifierOptions {
   publicKeyPem?: string;
   issuer?: string;
   audience?: string;
+  /** Verify HS256 through jose too, never through the synchronous path (tests compare the two). */
+  joseOnly?: boolean;
 }
 
 const USER_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -26,6 +28,8 @@ const USER_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 export class TokenVerifier {
   private readonly keys = new Map<string, KeyObject>();
   private readonly options: JWTVerifyOptions;
+  /** The HS256 key for the synchronous path (node:crypto HMAC), when a secret is configured. */
+  private readonly hmacKey: KeyObject | undefined;
 
   constructor(opts: VerifierOptions) {
     if (opts.secret) this.keys.set('HS256', createSecretKey(Buffer.from(opts.secret, 'utf8')));
@@ -36,6 +40,7 @@ export class TokenVerifier {
       else throw new Error(`JWT_PUBLIC_KEY: unsupported key type ${key.asymmetricKeyType}`);
     }
     if (this.keys.size === 0) throw new Error('JWT_SECRET or JWT_PUBLIC_KEY is required');
+    this.hmacKey = opts.joseOnly ? undefined : this.keys.get('HS256');
     this.options = {
       algorithms: [...this.keys.keys()],
       requiredClaims: ['exp', 'sub'],
@@ -48,6 +53,8 @@ export class TokenVerifier {
   async verify(token: unknown): Promise<AuthUser> {
     if (typeof token !== 'string' || token.length === 0) throw unauthenticated('Missing bearer token');
     if (token.length > 8192) throw unauthenticated('Malformed token');
+    const fast = this.hmacKey && this.verifyHs256(token, this.hmacKey);
+    if (fast) return fast;
     try {
       const { payload } = await jwtVerify(
         token,
@@ -58,18 +65,88 @@ export class TokenVerifier {
         },
         this.options,
       );
-      const sub = payload.sub;
-      if (typeof sub !== 'string' || !USER_ID.test(sub))
-        throw unauthenticated('Token subject is not a valid user id');
-      const roles = Array.isArray(payload.roles)
-        ? payload.roles.filter((r): r is string => typeof r === 'string')
-        : [];
-      return { id: sub, roles, exp: payload.exp as number };
+      return userOf(payload);
     } catch (err) {
       if (err instanceof AppError) throw err;
       throw unauthenticated(reasonFor(err));
     }
   }
+
+  /**
+   * HS256 without WebCrypto: node:crypto's HMAC, synchronous, a fraction of jose's cost (which
+   * was a fifth of the service's CPU in a connect storm, BENCHMARKS.md). Takes only the plain
+   * case, a compact token whose header is `{ alg: "HS256" }` (and `typ`, `kid`) with no `crit` or
+   * `b64`; anything else returns undefined and goes to jose. The claims are checked as jose checks
+   * them with the same options (required `exp` and `sub`, `iss`, `aud`, `nbf`, `iat`, no clock
+   * tolerance) and refused with the same reasons; token-verifier.spec.ts compares the two case by case.
+   */
+  private verifyHs256(token: string, key: KeyObject): AuthUser | undefined {
+    const parts = token.split('.');
+    if (parts.length !== 3 || !parts.every((p) => BASE64URL.test(p))) return undefined;
+    const header = jsonSegment(parts[0]!);
+    if (!header || header.alg !== 'HS256' || Object.keys(header).some((k) => !PLAIN_HEADER.has(k)))
+      return undefined;
+    const given = Buffer.from(parts[2]!, 'base64url');
+    // Not an HMAC-SHA256's length (or not decodable): jose's own reason for it.
+    if (given.length !== 32) return undefined;
+    const expected = createHmac('sha256', key).update(`${parts[0]}.${parts[1]}`).digest();
+    if (!timingSafeEqual(given, expected)) throw unauthenticated('Token signature invalid');
+    const payload = jsonSegment(parts[1]!);
+    if (!payload) throw unauthenticated('Malformed token');
+    // jose's order: presence (iss, aud, then the required sub and exp), values, then the dates.
+    const { issuer, audience } = this.options;
+    const present = [
+      ...(issuer !== undefined ? ['iss'] : []),
+      ...(audience !== undefined ? ['aud'] : []),
+      'sub',
+      'exp',
+    ];
+    for (const claim of present)
+      if (!Object.hasOwn(payload, claim)) throw unauthenticated(`Token claim invalid: ${claim}`);
+    if (issuer !== undefined && payload.iss !== issuer) throw unauthenticated('Token claim invalid: iss');
+    if (audience !== undefined) {
+      const aud = payload.aud;
+      const ok = typeof aud === 'string' ? aud === audience : Array.isArray(aud) && aud.includes(audience);
+      if (!ok) throw unauthenticated('Token claim invalid: aud');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    if (payload.iat !== undefined && typeof payload.iat !== 'number')
+      throw unauthenticated('Token claim invalid: iat');
+    if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > now))
+      throw unauthenticated('Token claim invalid: nbf');
+    if (typeof payload.exp !== 'number') throw unauthenticated('Token claim invalid: exp');
+    if (payload.exp <= now) throw unauthenticated('Token expired');
+    return userOf(payload);
+  }
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** Header parameters the synchronous HS256 path takes (anything else: jose decides). */
+const PLAIN_HEADER = new Set(['alg', 'typ', 'kid']);
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A base64url JSON segment (strict UTF-8, as jose reads it) as a plain object, or undefined. */
+function jsonSegment(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(UTF8.decode(Buffer.from(segment, 'base64url')));
+    return value && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The user a verified payload names (its `sub` must be a contract user id). */
+function userOf(payload: Record<string, unknown>): AuthUser {
+  const sub = payload.sub;
+  if (typeof sub !== 'string' || !USER_ID.test(sub))
+    throw unauthenticated('Token subject is not a valid user id');
+  const roles = Array.isArray(payload.roles)
+    ? payload.roles.filter((r): r is string => typeof r === 'string')
+    : [];
+  return { id: sub, roles, exp: payload.exp as number };
 }
 
 function reasonFor(err: unknown): string {
