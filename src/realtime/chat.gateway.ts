@@ -114,14 +114,13 @@ export class ChatGateway
     this.metrics.socketConnections.inc();
     this.cancelExpiry.set(socket, scheduleExpiry(socket));
     this.lastBeat.set(socket, Date.now());
-    for (const [event, handler] of Object.entries(this.handlers) as [
-      ClientEventName,
-      Handler<ClientEventName>,
-    ][]) {
-      socket.on(event, (...args: unknown[]) => this.dispatch(socket, event, handler, args));
-    }
+    // One listener per connection for every event (not one closure per event name: connect storms
+    // and memory per socket).
     socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && Object.hasOwn(this.handlers, event)) return;
+      if (typeof event === 'string' && Object.hasOwn(this.handlers, event)) {
+        const name = event as ClientEventName;
+        return this.dispatch(socket, name, this.handlers[name] as Handler<ClientEventName>, args);
+      }
       const ack = args[args.length - 1];
       if (typeof ack === 'function')
         ack({
