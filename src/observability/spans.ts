@@ -91,6 +91,12 @@ export interface SpanOptions {
   links?: (Link | undefined)[];
   /** The parent; the active context when omitted. */
   parent?: Context;
+  /**
+   * May start a trace of its own when the parent has no span (an operation's root: a socket event).
+   * Without it, a span is made only under a parent span: work outside any traced operation (or in
+   * one that was shed) makes none.
+   */
+  root?: boolean;
 }
 
 /**
@@ -99,10 +105,11 @@ export interface SpanOptions {
  * decide a trace once, at its root). Skipping it keeps the cost of the 90 % unsampled requests at 10 %
  * sampling down.
  */
-function dropped(parent: Context): boolean {
+function dropped(parent: Context, root = false): boolean {
   if (isTracingSuppressed(parent)) return true;
   const span = trace.getSpan(parent);
-  return span !== undefined && !span.isRecording() && !span.spanContext().isRemote;
+  if (!span) return !root;
+  return !span.isRecording() && !span.spanContext().isRemote;
 }
 
 /** Where a shed operation keeps its (unsampled) span context: its log lines still carry the ids. */
@@ -151,7 +158,7 @@ export function withSpan<T>(
 ): Promise<T> {
   if (!tracingEnabled()) return fn(undefined);
   const parent = options.parent ?? context.active();
-  if (dropped(parent)) return fn(undefined);
+  if (dropped(parent, options.root)) return fn(undefined);
   const span = tracer().startSpan(
     name,
     {
@@ -179,7 +186,7 @@ export function withSpan<T>(
 /** Starts a span the caller ends (undefined when tracing is off or the trace is not sampled). */
 export function startSpan(name: string, options: SpanOptions = {}): Span | undefined {
   if (!tracingEnabled()) return undefined;
-  if (dropped(options.parent ?? context.active())) return undefined;
+  if (dropped(options.parent ?? context.active(), options.root)) return undefined;
   return tracer().startSpan(
     name,
     {

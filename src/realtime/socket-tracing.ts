@@ -14,14 +14,7 @@
  * connection.
  */
 import { ROOT_CONTEXT, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
-import {
-  contextFromCarrier,
-  contextWith,
-  linkTo,
-  shedUnsampled,
-  SpanKind,
-  startSpan,
-} from '../observability/spans';
+import { contextFromCarrier, contextWith, linkTo, SpanKind, startSpan } from '../observability/spans';
 import { tracingEnabled } from '../observability/tracing';
 import type { AuthedSocket } from './socket-auth';
 
@@ -49,17 +42,20 @@ export function startSocketEventSpan(
   socket: AuthedSocket,
   event: string,
   carrier: unknown,
-): { span: Span; context: Context } | undefined {
+): { span: Span; context: Context | undefined } | undefined {
   if (!tracingEnabled()) return undefined;
   const parent = contextFromCarrier(carrier) ?? ROOT_CONTEXT;
   const span = startSpan(`socket ${event}`, {
     kind: SpanKind.SERVER,
     parent,
+    root: true,
     attributes: { 'chat.socket.event': event, 'chat.socket.id': socket.id },
     links: [linkTo(handshakeContext(socket), { 'chat.link': 'socket.handshake' })],
   });
-  // An unsampled event runs shed: none of its queries and commands makes a span (spans.ts).
-  return span && { span, context: shedUnsampled(contextWith(span, parent)) };
+  if (!span) return undefined;
+  // An unsampled event runs in the context it came in (no span: none of its queries, commands and
+  // inner spans makes one, spans.ts), without even entering a context of its own: the cheapest.
+  return { span, context: span.isRecording() ? contextWith(span, parent) : undefined };
 }
 
 /** Ends an event's span with the ack's outcome: `ok` or the error code. */
