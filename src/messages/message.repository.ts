@@ -19,7 +19,7 @@ const SEND_BATCH_SQL = `WITH x AS (
                 AS x(id, conversation_id, sender_id, client_message_id, text, i)),
        locked AS (
          SELECT c.id FROM conversations c
-          WHERE c.id IN (SELECT x.conversation_id FROM x)
+          WHERE c.id = ANY ($2::uuid[])
           ORDER BY c.id FOR NO KEY UPDATE),
        chk AS (
          SELECT x.*, (p.user_id IS NOT NULL) AS member, m.id AS existing_id
