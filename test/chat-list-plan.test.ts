@@ -4,6 +4,7 @@
 // PostgreSQL's plans: one range scan of participants_chat_list, no message rows except the page's
 // last messages fetched by key.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { ConversationRepository } from '../src/conversations/conversation.repository';
@@ -178,5 +179,40 @@ describe('chat list query plan', () => {
     const chatList = captured.find((c) => c.sql.includes('ORDER BY p.last_activity_at DESC'));
     assert.ok(chatList, 'the chat list query ran');
     await assertChatListPlan(chatList.sql, chatList.params, 21);
+  });
+
+  it('a send: the batch statement reads every table by key, with no sequential scan', async () => {
+    const [{ id }] = (
+      await pg.query(`SELECT conversation_id AS id FROM participants WHERE user_id = $1 LIMIT 1`, [ME])
+    ).rows;
+    captured = [];
+    const res = await http(app.url, 'POST', `/conversations/${id}/messages`, {
+      token: await token(ME),
+      body: { clientMessageId: `plan-${Date.now()}`, content: { text: 'plan' } },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const batch = captured.find((c) => c.sql.includes('INSERT INTO messages'));
+    assert.ok(batch, 'the batched send statement ran');
+    // Its plan for a batch of 20 sends to 20 conversations (plan only: nothing is written), among
+    // 6,400 conversations and 22,000 messages.
+    const convs = (
+      await pg.query(`SELECT conversation_id AS id FROM participants WHERE user_id = $1 LIMIT 20`, [ME])
+    ).rows.map((r: { id: string }) => r.id);
+    const params = [
+      convs.map(() => randomUUID()),
+      convs,
+      convs.map(() => ME),
+      convs.map(() => randomUUID()),
+      convs.map(() => 'plan'),
+    ];
+    assert.equal(batch.params.length, params.length, 'the statement takes the five arrays');
+    const { rows } = await pg.query(`EXPLAIN (FORMAT JSON) ${batch.sql}`, params);
+    const plan = rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+    const seq = nodes(plan).filter((n) => n['Node Type'] === 'Seq Scan');
+    assert.deepEqual(
+      seq.map((n) => n['Relation Name']),
+      [],
+      `sequential scans:\n${JSON.stringify(plan, null, 1)}`,
+    );
   });
 });
