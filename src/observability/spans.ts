@@ -116,9 +116,9 @@ function dropped(parent: Context, root = false): boolean {
 const SHED_SPAN_CONTEXT = createContextKey('chat-service shed span context');
 
 /**
- * The context the rest of an operation runs in, given the context with its root span (the HTTP
- * server span, a socket event's span). When the sampler did not record that root, the operation is
- * shed: its context has no span and tracing suppressed, so the instrumentations (which make spans
+ * The context the rest of a request runs in, given the context with its root span (the HTTP server
+ * span; an unsampled socket event simply enters no context, see socket-tracing.ts). When the sampler
+ * did not record that root, the request is shed: its context has no span and tracing suppressed, so the instrumentations (which make spans
  * only under a parent: pg, ioredis, outgoing HTTP and fetch) skip their work entirely instead of
  * making a non-recording span, binding callbacks and filling attributes for every query and command
  * of a trace nobody keeps. That work, not the export, was most of tracing's cost at 10 % sampling

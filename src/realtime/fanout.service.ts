@@ -92,8 +92,8 @@ export class Fanout implements OnModuleInit {
 
   /**
    * Runs on every instance, in seq order per conversation: emits to this instance's sockets only,
-   * all the participants' connections but the one that sent the message (its ack carried it: one
-   * socket write less per message, for the server and for the sending client).
+   * all the participants' connections but `except`, the one that sent the message when it opted out
+   * of echo (its ack carried the message).
    */
   private deliverNew(payload: string): void {
     const server = this.server;
