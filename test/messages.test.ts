@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { http, testWorld, token, type TestApp } from './support/app';
+import { until } from './support/processes';
 
 type Res = Awaited<ReturnType<typeof http>>;
 
@@ -311,6 +312,61 @@ describe('messages', () => {
       const before = await fingerprint();
       assertError(await send('ann', two, 'hi', clientMessageId), 409, 'CONFLICT');
       assert.equal(await fingerprint(), before);
+    });
+
+    it('a send that waited for the conversation lock sees the participants as they were when it got it', async () => {
+      // A membership change commits while the send waits for the conversation's row lock (as
+      // adding or removing a participant holds it): the send must count with the new membership.
+      const id = await group('ann', ['ben']);
+      const change = await pg.connect();
+      /** Runs `sql` in a transaction that holds the conversation's lock until a send waits for it. */
+      async function whileASendWaits(sql: string, sendIt: () => Promise<Res>): Promise<Res> {
+        await change.query('BEGIN');
+        await change.query(`SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, [id]);
+        await change.query(sql, [id]);
+        const sent = sendIt();
+        await until(async () => {
+          const { rows } = await pg.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          return rows[0].n > 0;
+        }, 'the send waiting for the lock');
+        await change.query('COMMIT');
+        return sent;
+      }
+      try {
+        const added = await whileASendWaits(
+          `INSERT INTO participants (conversation_id, user_id, role) VALUES ($1, 'cat', 'member')`,
+          () => send('ann', id, 'hello cat'),
+        );
+        assert.equal(added.status, 201, JSON.stringify(added.body));
+        const unread = async (user: string) =>
+          (
+            await pg.query(
+              `SELECT unread_count FROM participants WHERE conversation_id = $1 AND user_id = $2`,
+              [id, user],
+            )
+          ).rows[0]?.unread_count;
+        assert.equal(await unread('cat'), 1, 'the participant added meanwhile has the message unread');
+        assert.equal(await unread('ben'), 1);
+
+        const removed = await whileASendWaits(
+          `DELETE FROM participants WHERE conversation_id = $1 AND user_id = 'ben'`,
+          () => send('ben', id, 'am I still here?'),
+        );
+        assertError(removed, 404, 'NOT_FOUND', 'a participant removed meanwhile cannot post');
+        const { rows } = await pg.query(`SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq`, [
+          id,
+        ]);
+        assert.deepEqual(
+          rows.map((r: { seq: number }) => r.seq),
+          [1],
+        );
+      } finally {
+        await change.query('ROLLBACK').catch(() => undefined);
+        change.release();
+      }
     });
 
     it('one clientMessageId sent to eight conversations at once: one stored, seven CONFLICT, no seq hole anywhere', async () => {

@@ -17,10 +17,6 @@ const SEND_BATCH_SQL = `WITH x AS (
          SELECT x.id, x.conversation_id, x.sender_id, x.client_message_id, x.text, x.i::int AS i
            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
                 AS x(id, conversation_id, sender_id, client_message_id, text, i)),
-       locked AS (
-         SELECT c.id FROM conversations c
-          WHERE c.id = ANY ($2::uuid[])
-          ORDER BY c.id FOR NO KEY UPDATE),
        chk AS (
          SELECT x.*, (p.user_id IS NOT NULL) AS member, m.id AS existing_id
            FROM x
@@ -36,7 +32,7 @@ const SEND_BATCH_SQL = `WITH x AS (
        seqs AS (
          UPDATE conversations c
             SET last_seq = c.last_seq + n.n, last_activity_at = ${NEXT_ACTIVITY}
-           FROM n JOIN locked l ON l.id = n.conversation_id
+           FROM n
           WHERE c.id = n.conversation_id
           RETURNING c.id, c.last_seq - n.n AS base, c.last_activity_at AS at, c.type),
        ins AS (
@@ -153,33 +149,41 @@ export class MessageRepository {
   }
 
   /**
-   * The batched send path, in one statement (one round trip, its own transaction): for each item,
-   * whether its sender is a participant and whether (sender, clientMessageId) is already stored;
-   * then, for the items that are new (the first of any repeated key of the batch), the
-   * conversations' seqs (`k`: an item's 1-based position among its conversation's new items), the
-   * inserts, and every participant's read state: a sender has read up to their last message of the
-   * batch, so their unread count is what others sent after it; everyone else has the batch's
-   * messages unread on top of what they had.
+   * The batched send path, in one transaction of two statements. First the batch's conversations
+   * are locked, in id order (batches of other instances never deadlock). Then one statement (the
+   * checks read a snapshot taken after the locks, so they see every participant added or removed
+   * and every message stored before): for each item, whether its sender is a participant and
+   * whether (sender, clientMessageId) is already stored; then, for the items that are new (the
+   * first of any repeated key of the batch), the conversations' seqs (`k`: an item's 1-based
+   * position among its conversation's new items), the inserts, and every participant's read state:
+   * a sender has read up to their last message of the batch, so their unread count is what others
+   * sent after it; everyone else has the batch's messages unread on top of what they had. A
+   * (sender, clientMessageId) raced in by a send to another conversation fails the statement with a
+   * unique violation (no ON CONFLICT: skipping it would leave a seq hole), on which the caller
+   * sends one by one.
    *
-   * The conversations are locked in id order first (`locked`, which the seq UPDATE joins): batches
-   * of other instances never deadlock. The checks read the statement's snapshot, taken before any
-   * lock wait; what a concurrent send committed meanwhile cannot be lost or duplicated: the seqs
-   * come from the locked rows' latest versions, and a (sender, clientMessageId) that raced in fails
-   * the whole statement with a unique violation (no ON CONFLICT here: skipping it would leave a seq
-   * hole), on which the caller sends one by one.
+   * Why not one statement: a statement's snapshot is taken before it waits for a lock, so a
+   * participant added while the batch waited would miss its unread count and `message:new`, and
+   * one removed could still post (tested in messages.test.ts).
    *
    * One row per item, in order: `member`, `existed` (the stored message's columns then), `first_i`
    * (the item that a repeated key refers to), and for a new message its columns, its conversation's
    * type and participants.
    */
   async sendBatch(items: NewTextMessage[]): Promise<BatchOutcomeRow[]> {
-    return this.db.query(SEND_BATCH_SQL, [
-      items.map((r) => r.id),
-      items.map((r) => r.conversationId),
-      items.map((r) => r.senderId),
-      items.map((r) => r.clientMessageId),
-      items.map((r) => r.text),
-    ]);
+    return this.db.transaction(async (tx) => {
+      await tx.query(
+        `SELECT 1 FROM conversations WHERE id = ANY ($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
+        [[...new Set(items.map((r) => r.conversationId))]],
+      );
+      return tx.query(SEND_BATCH_SQL, [
+        items.map((r) => r.id),
+        items.map((r) => r.conversationId),
+        items.map((r) => r.senderId),
+        items.map((r) => r.clientMessageId),
+        items.map((r) => r.text),
+      ]);
+    });
   }
 
   /** A service-written message (`senderId` null): unread for every participant. */
