@@ -51,6 +51,23 @@ async function waitFor(what: string, check: () => boolean): Promise<void> {
 }
 
 describe('MessageStream', () => {
+  it('a patient message (an ack) that opens a gap waits: filled by the socket, nothing is fetched; still open, it is caught up', async () => {
+    const h = harness(() => [1, 2, 3, 4, 5]);
+    h.stream.track(C, 1);
+    h.stream.receive(msg(3), { patient: true });
+    assert.deepEqual(h.delivered, []);
+    h.stream.receive(msg(2));
+    assert.deepEqual(h.delivered, [2, 3]);
+    await settle();
+    assert.deepEqual(h.calls, [], 'the gap closed by itself: no fetch');
+
+    h.stream.receive(msg(5), { patient: true });
+    assert.deepEqual(h.calls, [], 'not at once');
+    await waitFor('the catch-up', () => h.delivered.length === 4);
+    assert.deepEqual(h.delivered, [2, 3, 4, 5]);
+    assert.deepEqual(h.calls, [3]);
+  });
+
   it('delivers in-order socket messages at once, without fetching, and drops repeats', async () => {
     const h = harness(() => []);
     h.stream.track(C, 0);

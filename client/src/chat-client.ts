@@ -540,9 +540,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /** A message for the conversation streams (held back while a reconnect's sync runs). */
-  private receive(m: Message): void {
+  private receive(m: Message, fromAck = false): void {
     if (this.held) this.held.push(m);
-    else this.stream.receive(m);
+    else this.stream.receive(m, { patient: fromAck });
   }
 
   /** Sends the head of a conversation's queue; the next one goes when it is acked or refused for good. */
@@ -588,8 +588,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const { message, err } = outcome;
     if (message) {
       queue.shift();
-      // The sending connection gets its own message in the ack, not as `message:new`.
-      this.receive(message);
+      // The sending connection gets its own message in the ack, not as `message:new`; the ack may
+      // overtake the message:new of the seqs before it, so a gap it opens is given a moment.
+      this.receive(message, true);
       head.resolve(message);
     } else if (
       err &&

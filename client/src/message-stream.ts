@@ -69,14 +69,20 @@ export class MessageStream {
     }
   }
 
-  /** A message from the socket. A conversation seen for the first time starts from seq 0. */
-  receive(message: Message): void {
+  /**
+   * A message from the socket (or an ack). A conversation seen for the first time starts from seq 0.
+   * `patient`: a gap it opens is probably already on its way (an ack can overtake the `message:new`
+   * of the seqs before it): the catch-up waits `retryMs` and happens only if the gap is still open.
+   */
+  receive(message: Message, opts: { patient?: boolean } = {}): void {
     if (this.closed) return;
     const t = this.get(message.conversationId, 0);
     if (message.seq <= t.delivered || t.ahead.has(message.seq)) return;
     t.ahead.set(message.seq, message);
     this.drain(t);
-    if (t.ahead.size) void this.catchUp(message.conversationId);
+    if (!t.ahead.size) return;
+    if (opts.patient) this.catchUpLater(message.conversationId, t);
+    else void this.catchUp(message.conversationId);
   }
 
   /**
@@ -137,6 +143,15 @@ export class MessageStream {
       this.opts.onError?.(err, conversationId);
       this.scheduleRetry(conversationId, t);
     }
+  }
+
+  /** A catch-up in `retryMs`, if by then messages still wait (and none is already scheduled). */
+  private catchUpLater(conversationId: string, t: Track): void {
+    if (this.closed || t.retry || t.running) return;
+    t.retry = setTimeout(() => {
+      t.retry = null;
+      if (t.ahead.size) void this.catchUp(conversationId);
+    }, this.retryMs);
   }
 
   private scheduleRetry(conversationId: string, t: Track): void {
