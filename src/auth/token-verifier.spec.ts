@@ -233,6 +233,15 @@ describe('TokenVerifier', () => {
 function rawHs256(header: unknown, payload: unknown, secret = SECRET): string {
   return signed(`${b64url(header)}.${b64url(payload)}`, secret);
 }
+/**
+ * A signed token whose payload segment has one stray character (length 1 mod 4): Buffer decodes
+ * it to the same JSON, jose refuses it as malformed.
+ */
+function lengthOneMod4(payload: Record<string, unknown>): string {
+  let pad = '';
+  while (b64url({ ...payload, pad }).length % 4 !== 0) pad += 'x';
+  return signed(`${b64url({ alg: 'HS256' })}.${b64url({ ...payload, pad })}A`);
+}
 const signed = (input: string, secret = SECRET) =>
   `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
 
@@ -283,6 +292,7 @@ describe('TokenVerifier: the synchronous HS256 path answers as jose does', () =>
         signed(`${b64url({ alg: 'HS256' })}.${Buffer.from([0x7b, 0xff, 0x7d]).toString('base64url')}`),
       ],
       ['no iss, no aud', rawHs256({ alg: 'HS256' }, good)],
+      ['a payload segment of length 1 mod 4', lengthOneMod4(good)],
     ];
   };
   const outcome = (v: TokenVerifier, token: string) =>

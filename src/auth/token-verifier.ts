@@ -82,7 +82,8 @@ export class TokenVerifier {
    */
   private verifyHs256(token: string, key: KeyObject): AuthUser | undefined {
     const parts = token.split('.');
-    if (parts.length !== 3 || !parts.every((p) => BASE64URL.test(p))) return undefined;
+    // jose refuses a segment of length 1 mod 4 (a stray character); Buffer would skip it.
+    if (parts.length !== 3 || !parts.every((p) => BASE64URL.test(p) && p.length % 4 !== 1)) return undefined;
     const header = jsonSegment(parts[0]!);
     if (!header || header.alg !== 'HS256' || Object.keys(header).some((k) => !PLAIN_HEADER.has(k)))
       return undefined;
