@@ -177,7 +177,7 @@ export class MessageService {
     const stopTimer = this.metrics.sendBatchDuration.startTimer();
     let rows: BatchOutcomeRow[];
     try {
-      // One statement: its own transaction, one round trip (see MessageRepository.sendBatch).
+      // One transaction: the lock, then one statement for everything (MessageRepository.sendBatch).
       rows = await this.messages.sendBatch(jobs.map((job) => ({ ...job, id: uuidv7() })));
     } catch (err) {
       stopTimer();
