@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import type { Socket } from 'socket.io-client';
-import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
+import { connectSocket, directPair, emitAck, http, testWorld, token, type TestApp } from './support/app';
 import { ADMIN_URL } from './support/db';
 import { sleep, until } from './support/processes';
 
@@ -84,15 +84,8 @@ describe('fault injection: PostgreSQL connections terminated and refused', () =>
   }
 
   async function conversation(): Promise<{ conv: string; alice: string; bob: string; socket: Socket }> {
-    const tag = randomBytes(3).toString('hex');
-    const alice = `alice.${tag}`;
-    const bob = `bob.${tag}`;
-    const res = await http(app.url, 'POST', '/conversations', {
-      token: await token(alice),
-      body: { type: 'direct', participantIds: [bob] },
-    });
-    assert.equal(res.status, 201);
-    return { conv: res.body.id, alice, bob, socket: await connectSocket(app.url, await token(alice)) };
+    const { alice, bob, conv } = await directPair(app.url);
+    return { conv, alice, bob, socket: await connectSocket(app.url, await token(alice)) };
   }
 
   /** One message sent until acked, alternating REST and socket, retried with the same clientMessageId. */

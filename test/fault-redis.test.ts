@@ -4,11 +4,11 @@
 // readiness `degraded`); after, cross-instance fan-out returns by itself. Every acked message is
 // checked against the database: seq 1..N without gaps, one row per clientMessageId.
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import type { Socket } from 'socket.io-client';
-import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
+import { connectSocket, directPair, emitAck, http, testWorld, token, type TestApp } from './support/app';
 import { RedisServer, sleep, until } from './support/processes';
 
 interface Device {
@@ -83,15 +83,7 @@ describe('fault injection: Redis killed and restarted under two instances', () =
   }
 
   it('keeps serving on each instance while Redis is down, recovers by itself, and loses or duplicates nothing', async () => {
-    const tag = randomBytes(3).toString('hex');
-    const alice = `alice.${tag}`;
-    const bob = `bob.${tag}`;
-    const created = await http(A.url, 'POST', '/conversations', {
-      token: await token(alice),
-      body: { type: 'direct', participantIds: [bob] },
-    });
-    assert.equal(created.status, 201);
-    const conv: string = created.body.id;
+    const { alice, bob, conv } = await directPair(A.url);
     const aliceA = await device(A, alice, conv);
     const bobA = await device(A, bob, conv);
     const bobB = await device(B, bob, conv);
@@ -234,21 +226,14 @@ describe('fault injection: instances started while Redis is down', () => {
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.details.redis.status, 'degraded');
     }
-    const tag = randomBytes(3).toString('hex');
-    const alice = `alice.${tag}`;
-    const bob = `bob.${tag}`;
-    const conv = await http(A.url, 'POST', '/conversations', {
-      token: await token(alice),
-      body: { type: 'direct', participantIds: [bob] },
-    });
-    assert.equal(conv.status, 201);
+    const { alice, bob, conv } = await directPair(A.url);
     const a = await connectSocket(A.url, await token(alice));
     const b = await connectSocket(B.url, await token(bob));
     sockets.push(a, b);
     const seen: { event: string; payload: any }[] = [];
     b.onAny((event: string, payload: unknown) => seen.push({ event, payload }));
     const local = await emitAck(a, 'message:send', {
-      conversationId: conv.body.id,
+      conversationId: conv,
       clientMessageId: randomUUID(),
       content: { text: 'while Redis is down' },
     });
@@ -265,14 +250,14 @@ describe('fault injection: instances started while Redis is down', () => {
     await until(
       async () => {
         const sent = await emitAck(a, 'message:send', {
-          conversationId: conv.body.id,
+          conversationId: conv,
           clientMessageId: randomUUID(),
           content: { text: 'after' },
         });
         assert.equal(sent.ok, true, JSON.stringify(sent));
         // start then stop: each attempt is a change, announced afresh (a renewal is not announced).
-        await emitAck(a, 'typing:start', { conversationId: conv.body.id });
-        await emitAck(a, 'typing:stop', { conversationId: conv.body.id });
+        await emitAck(a, 'typing:start', { conversationId: conv });
+        await emitAck(a, 'typing:stop', { conversationId: conv });
         await sleep(200);
         return (
           seen.some((e) => e.event === 'message:new' && e.payload.id === sent.data.id) &&

@@ -4,14 +4,14 @@
 // replica and the instances follow it by themselves.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import type { Socket } from 'socket.io-client';
-import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
+import { connectSocket, directPair, emitAck, http, testWorld, token, type TestApp } from './support/app';
 import { freePort, RedisServer, until } from './support/processes';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chat-redis-topo-'));
@@ -38,20 +38,13 @@ const readiness = async (app: TestApp) => (await http(app.url, 'GET', '/health/r
 
 /** Alice on A and bob on B in one conversation; resolves with the conversation and both sockets. */
 async function pair(A: TestApp, B: TestApp) {
-  const t = randomBytes(3).toString('hex');
-  const alice = `alice.${t}`;
-  const bob = `bob.${t}`;
-  const conv = await http(A.url, 'POST', '/conversations', {
-    token: await token(alice),
-    body: { type: 'direct', participantIds: [bob] },
-  });
-  assert.equal(conv.status, 201, JSON.stringify(conv.body));
+  const { alice, bob, conv } = await directPair(A.url);
   const a = await connectSocket(A.url, await token(alice));
   const b = await connectSocket(B.url, await token(bob));
   sockets.push(a, b);
   const onB: number[] = [];
   b.on('message:new', (m: { seq: number }) => onB.push(m.seq));
-  return { id: conv.body.id as string, alice, a, b, onB };
+  return { id: conv, alice, a, b, onB };
 }
 const send = (s: Socket, conversationId: string) =>
   emitAck(s, 'message:send', { conversationId, clientMessageId: randomUUID(), content: { text: 'hi' } });

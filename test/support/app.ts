@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -102,6 +103,22 @@ export function token(
   opts: { admin?: boolean; ttlS?: number; secret?: string } = {},
 ): Promise<string> {
   return signDevToken(userId, { secret: opts.secret ?? DEV_JWT_SECRET, admin: opts.admin, ttlS: opts.ttlS });
+}
+
+/**
+ * Two fresh users (`alice.<tag>`, `bob.<tag>`) and their direct conversation, created by alice
+ * through `base`'s REST API (asserting the 201).
+ */
+export async function directPair(base: string): Promise<{ alice: string; bob: string; conv: string }> {
+  const tag = randomBytes(3).toString('hex');
+  const alice = `alice.${tag}`;
+  const bob = `bob.${tag}`;
+  const res = await http(base, 'POST', '/conversations', {
+    token: await token(alice),
+    body: { type: 'direct', participantIds: [bob] },
+  });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return { alice, bob, conv: res.body.id as string };
 }
 
 /** A small fetch wrapper: JSON in, `{ status, headers, body }` out. */
