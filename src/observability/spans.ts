@@ -125,7 +125,7 @@ const SHED_SPAN_CONTEXT = createContextKey('chat-service shed span context');
  * (BENCHMARKS.md §6). What is lost: an unsampled operation's outgoing calls carry no `traceparent`
  * (its callee samples on its own); its log lines keep `traceId`/`spanId` (see `logTraceFields`).
  */
-export function shedUnsampled(ctx: Context): Context {
+function shedUnsampled(ctx: Context): Context {
   const span = trace.getSpan(ctx);
   if (!span || span.isRecording() || span.spanContext().isRemote) return ctx;
   return suppressTracing(trace.deleteSpan(ctx)).setValue(SHED_SPAN_CONTEXT, span.spanContext());
