@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { connectSocket, emitAck, http, nextEvent, testWorld, token, type TestApp } from './support/app';
+import Redis from 'ioredis';
+import { RedisService } from '../src/state/redis.service';
+import {
+  connectSocket,
+  emitAck,
+  http,
+  nextEvent,
+  TEST_REDIS_URL,
+  testWorld,
+  token,
+  type TestApp,
+} from './support/app';
 
 describe('realtime smoke (two instances, Redis)', () => {
   let world: Awaited<ReturnType<typeof testWorld>>;
@@ -63,5 +74,27 @@ describe('realtime smoke (two instances, Redis)', () => {
     assert.equal(unknown.error.code, 'VALIDATION_FAILED');
     sa.close();
     sb.close();
+  });
+
+  it('an instance listens only once its Redis connections are up and subscribed', async () => {
+    // Before, one boot in a few answered while its main connection was still connecting: its sends
+    // fell back to in-process fan-out and never reached the other instance (seen in CI).
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const app = await world.start();
+        assert.equal(app.app.get(RedisService).ready(), true, `boot ${i}: main connection not ready`);
+        const [, ordered, , io] = (await redis.pubsub(
+          'NUMSUB',
+          `${world.redisPrefix}ordered`,
+          `${world.redisPrefix}socket.io-request#/#`,
+        )) as [string, number, string, number];
+        // Every instance started so far (a, b and these) is subscribed to both channels.
+        assert.equal(ordered, i + 3, `boot ${i}: ordered channel subscribers`);
+        assert.equal(io, i + 3, `boot ${i}: adapter channel subscribers`);
+      }
+    } finally {
+      redis.disconnect();
+    }
   });
 });

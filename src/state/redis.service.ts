@@ -1,8 +1,17 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import Redis, { Cluster } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { redisConnectionPlan } from './redis-options';
+
+/** How long the boot waits for Redis before it serves on in-process state (and joins Redis when it comes). */
+const BOOT_WAIT_MS = 5000;
 
 /**
  * The Redis connection, when `REDIS_URL` is set (one server, Sentinel or Cluster: see
@@ -10,7 +19,7 @@ import { redisConnectionPlan } from './redis-options';
  * keep their state in process.
  */
 @Injectable()
-export class RedisService implements OnApplicationShutdown {
+export class RedisService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
   readonly client: Redis | undefined;
   private readonly extra: Redis[] = [];
@@ -46,6 +55,33 @@ export class RedisService implements OnApplicationShutdown {
     const conn = this.connect(name, true, opts.subscriber ? null : 2);
     this.extra.push(conn);
     return conn;
+  }
+
+  /**
+   * Holds the boot (so the instance listens only after) until every connection is ready and has
+   * sent what it queued meanwhile, the subscriptions above all: without this an instance that
+   * answered its first requests while its connections were still coming up sent those events to
+   * its own sockets only (the state services fell back to process memory) and missed what the
+   * other instances published. Gives up after BOOT_WAIT_MS: Redis down at boot is served degraded.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.client) return;
+    const settled = (conn: Redis): Promise<unknown> =>
+      new Promise<void>((resolve) => {
+        if (conn.status === 'ready') resolve();
+        else conn.once('ready', () => resolve());
+      })
+        // A round trip after the queued commands (SUBSCRIBE first) means the server has them.
+        .then(() => (conn instanceof Cluster ? undefined : conn.ping()))
+        .catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      Promise.all([this.client, ...this.extra].map(settled)).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), BOOT_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!done)
+      this.logger.warn(`Redis not ready after ${BOOT_WAIT_MS} ms: serving on in-process state until it is`);
   }
 
   async ping(timeoutMs: number): Promise<void> {
