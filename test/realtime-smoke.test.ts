@@ -5,6 +5,7 @@ import Redis from 'ioredis';
 import { RedisService } from '../src/state/redis.service';
 import {
   connectSocket,
+  directPair,
   emitAck,
   http,
   nextEvent,
@@ -78,22 +79,31 @@ describe('realtime smoke (two instances, Redis)', () => {
 
   it('an instance listens only once its Redis connections are up and subscribed', async () => {
     // Before, one boot in a few answered while its main connection was still connecting: its sends
-    // fell back to in-process fan-out and never reached the other instance (seen in CI).
+    // fell back to in-process fan-out and never reached the other instances (CI: 0 of 50 crossed).
+    const { alice, bob, conv } = await directPair(a.url);
+    const listener = await connectSocket(b.url, await token(bob));
+    const sender = await token(alice);
     const redis = new Redis(TEST_REDIS_URL);
     try {
       for (let i = 0; i < 6; i++) {
         const app = await world.start();
         assert.equal(app.app.get(RedisService).ready(), true, `boot ${i}: main connection not ready`);
-        const [, ordered, , io] = (await redis.pubsub(
-          'NUMSUB',
-          `${world.redisPrefix}ordered`,
-          `${world.redisPrefix}socket.io-request#/#`,
-        )) as [string, number, string, number];
-        // Every instance started so far (a, b and these) is subscribed to both channels.
-        assert.equal(ordered, i + 3, `boot ${i}: ordered channel subscribers`);
-        assert.equal(io, i + 3, `boot ${i}: adapter channel subscribers`);
+        const [, io] = (await redis.pubsub('NUMSUB', `${world.redisPrefix}socket.io-request#/#`)) as [
+          string,
+          number,
+        ];
+        assert.equal(io, i + 3, `boot ${i}: not every instance subscribed to the adapter's channel`);
+        // The new instance's first send reaches a socket on another instance.
+        const delivered = nextEvent(listener, 'message:new', 3000, (m: any) => m.seq === i + 1);
+        const sent = await http(app.url, 'POST', `/conversations/${conv}/messages`, {
+          token: sender,
+          body: { clientMessageId: randomUUID(), content: { text: `boot ${i}` } },
+        });
+        assert.equal(sent.status, 201, JSON.stringify(sent.body));
+        await delivered;
       }
     } finally {
+      listener.close();
       redis.disconnect();
     }
   });
