@@ -10,7 +10,7 @@ import { setupOpenApi } from './openapi';
 import { httpMetricsMiddleware } from './observability/http-metrics.middleware';
 import { MetricsService } from './observability/metrics.service';
 import { shedUnsampledRequests } from './observability/spans';
-import { tracingEnabled } from './observability/tracing';
+import { sampleRequestsAtEdge, tracingEnabled } from './observability/tracing';
 import { ChatIoAdapter } from './realtime/socket-io.adapter';
 import { serveWebApp } from './web/web-app';
 
@@ -26,6 +26,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
+  sampleRequestsAtEdge(app.getHttpServer());
   app.set('trust proxy', true);
   app.set('x-powered-by', false);
   app.use(requestIdMiddleware);

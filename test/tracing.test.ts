@@ -233,7 +233,7 @@ describe('tracing (in-memory exporter, real app, PostgreSQL and Redis)', () => {
     );
   });
 
-  it('an unsampled operation is shed: its root span is the only one started, no query or command makes one', async () => {
+  it('an unsampled operation is shed at the edge: it starts no span at all, not even its root', async () => {
     const conversationId = await direct('shed.a', 'shed.b');
     const a = await connectSocket(app.url, await token('shed.a'));
     try {
@@ -254,7 +254,7 @@ describe('tracing (in-memory exporter, real app, PostgreSQL and Redis)', () => {
           { traceparent },
         )) as { ok: boolean };
       assert.equal(ack.ok, true, JSON.stringify(ack));
-      assert.deepEqual(startsOf(unsampled.traceId), ['POST', 'socket message:send']);
+      assert.deepEqual(startsOf(unsampled.traceId), []);
       assert.deepEqual(
         starts
           .slice(from)
@@ -618,6 +618,42 @@ describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => 
         [...new Set(receiver.requests.map((r) => `${r.path} ${r.contentType}`))],
         ['/v1/traces application/json'],
         'traces only, as OTLP JSON',
+      );
+    } finally {
+      instance.kill('SIGKILL');
+    }
+  });
+
+  it('samples at the edge with the configured ratio: a sampled request is traced whole, under the id its traceresponse names', async () => {
+    const instance = await procs.Instance.start({
+      DATABASE_URL: world.db.url,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.5',
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+    });
+    try {
+      const tok = await token('ratio.a');
+      const flags: Record<string, string> = {};
+      for (let i = 0; i < 200; i++) {
+        const res = await http(instance.url, 'GET', '/conversations?limit=1', { token: tok });
+        assert.equal(res.status, 200);
+        const match = /^00-([0-9a-f]{32})-[0-9a-f]{16}-(0[01])$/.exec(res.headers.get('traceresponse') ?? '');
+        assert.ok(match, `traceresponse: ${res.headers.get('traceresponse')}`);
+        flags[match[1]!] = match[2]!;
+      }
+      const sampled = Object.keys(flags).filter((id) => flags[id] === '01');
+      // Binomial(200, 0.5): 100 ± 21 at 3 sigma. Deciding twice (the edge, then the SDK on a new trace
+      // id) would sample a quarter.
+      assert.ok(sampled.length >= 79 && sampled.length <= 121, `sampled ${sampled.length} of 200`);
+      instance.kill('SIGTERM');
+      await instance.exit;
+      const servers = receiver.spans().filter((s) => s.name === 'GET /conversations');
+      assert.deepEqual(
+        servers.map((s) => s.traceId).sort(),
+        sampled.sort(),
+        'exactly the requests answered with flags 01 were exported, each under its traceresponse id',
       );
     } finally {
       instance.kill('SIGKILL');

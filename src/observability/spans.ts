@@ -21,7 +21,7 @@ import {
   TraceFlags,
   type SpanContext,
 } from '@opentelemetry/api';
-import { tracingEnabled } from './tracing';
+import { tracingEnabled, UNSAMPLED_AT_EDGE } from './tracing';
 
 export const TRACER_NAME = 'chat-service';
 
@@ -132,12 +132,16 @@ function shedUnsampled(ctx: Context): Context {
 }
 
 /**
- * Express middleware: the rest of an unsampled request (after the body parser, whose callbacks the
- * HTTP instrumentation binds to the server span's context) runs shed, see `shedUnsampled`.
+ * Express middleware: the rest of an unsampled request runs shed, see `shedUnsampled`. Requests the
+ * edge did not sample (tracing.ts `sampleRequestsAtEdge`) have no span; their span context is on the
+ * request. One the instrumentation did not record (the edge is bypassed) has a non-recording span.
  */
-export function shedUnsampledRequests(_req: unknown, _res: unknown, next: () => void): void {
+export function shedUnsampledRequests(req: object, _res: unknown, next: () => void): void {
   const active = context.active();
-  const shed = shedUnsampled(active);
+  const atEdge = (req as { [UNSAMPLED_AT_EDGE]?: SpanContext })[UNSAMPLED_AT_EDGE];
+  const shed = atEdge
+    ? suppressTracing(trace.deleteSpan(active)).setValue(SHED_SPAN_CONTEXT, atEdge)
+    : shedUnsampled(active);
   if (shed === active) next();
   else context.with(shed, next);
 }

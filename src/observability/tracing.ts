@@ -23,8 +23,8 @@
  * Metrics and logs are not exported through OpenTelemetry (Prometheus /metrics and the JSON logs
  * stay as they are); log lines carry `traceId`/`spanId` (see logger.ts).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Span } from '@opentelemetry/api';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Context, Span, SpanContext } from '@opentelemetry/api';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 
@@ -58,6 +58,44 @@ const DISABLED: Tracing = {
 };
 
 let current: Tracing | undefined;
+
+/**
+ * The sampling decision for an operation (a REST request, a socket event), taken at the edge before
+ * any span exists, with the configured sampler (see `EdgeSampling`).
+ */
+export interface EdgeDecision {
+  readonly sampled: boolean;
+  readonly traceId: string;
+  /** The operation starts a trace of its own (no valid parent): its root span must take `traceId`. */
+  readonly root: boolean;
+}
+
+/**
+ * Head sampling at the edge. The configured sampler decides once per operation whether it is traced,
+ * before anything makes a span. An unsampled operation then makes none at all: over REST the HTTP
+ * instrumentation is not even entered (it would compute the span's attributes, bind the request and
+ * response emitters to a context and end a non-recording span: most of tracing's cost at 10 %
+ * sampling, BENCHMARKS.md §6), over sockets no event span is started. A sampled operation's root
+ * span takes the trace id the decision was made on, so the SDK's sampler, asked again when the span
+ * starts, decides the same (the standard samplers decide by trace id or by the parent's flags).
+ */
+export interface EdgeSampling {
+  decide(parent: Context): EdgeDecision;
+  /** Runs `startRootSpan`, which starts the operation's root span synchronously, under `decision`. */
+  start<T>(decision: EdgeDecision, startRootSpan: () => T): T;
+  /** The span context an unsampled operation reports (traceresponse, log lines): it has no span. */
+  unsampledSpanContext(decision: EdgeDecision): SpanContext;
+}
+
+let edge: EdgeSampling | undefined;
+
+/** The edge sampling of the running SDK (undefined when tracing is off). */
+export function edgeSampling(): EdgeSampling | undefined {
+  return edge;
+}
+
+/** Where the edge leaves the span context of a request it did not sample (read by spans.ts). */
+export const UNSAMPLED_AT_EDGE = Symbol('chat-service: unsampled at the edge');
 
 const isTrue = (v: string | undefined) => v?.trim().toLowerCase() === 'true';
 const list = (v: string | undefined) =>
@@ -118,8 +156,12 @@ export function startTracing(options: TracingOptions = {}): Tracing {
   const hasServiceName =
     Boolean(process.env.OTEL_SERVICE_NAME?.trim()) ||
     /(?:^|,)\s*service\.name\s*=/.test(process.env.OTEL_RESOURCE_ATTRIBUTES ?? '');
+  const sampling = createEdgeSampling();
+  edge = sampling.edge;
   const sdk = new NodeSDK({
     serviceName: hasServiceName ? undefined : 'chat-service',
+    sampler: sampling.sampler,
+    idGenerator: sampling.idGenerator,
     // undefined: the exporters the OTEL_* variables describe, each behind a batch processor.
     spanProcessors: options.spanProcessors,
     // Traces only: metrics stay on /metrics (Prometheus), logs on stdout.
@@ -144,6 +186,97 @@ export function startTracing(options: TracingOptions = {}): Tracing {
     shutdown: () => sdk.shutdown(),
   };
   return current;
+}
+
+/**
+ * The sampler `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` describe, as the SDK would build it
+ * (default `parentbased_always_on`; a ratio outside 0–1 or not a number: 1), shared by the SDK and the
+ * edge, and the id generator that gives an edge-sampled root span its decided trace id.
+ */
+function createEdgeSampling() {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const sdkTrace = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
+  const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = sdkTrace;
+  const ratio = () => {
+    const arg = Number(process.env.OTEL_TRACES_SAMPLER_ARG?.trim() || NaN);
+    return Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
+  };
+  const name = process.env.OTEL_TRACES_SAMPLER?.trim() ?? '';
+  const sampler =
+    name === 'always_on'
+      ? new AlwaysOnSampler()
+      : name === 'always_off'
+        ? new AlwaysOffSampler()
+        : name === 'traceidratio'
+          ? new TraceIdRatioBasedSampler(ratio())
+          : name === 'parentbased_always_off'
+            ? new ParentBasedSampler({ root: new AlwaysOffSampler() })
+            : name === 'parentbased_traceidratio'
+              ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) })
+              : new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  const random = new sdkTrace.RandomIdGenerator();
+  let nextTraceId: string | undefined;
+  const idGenerator = {
+    generateTraceId: () => {
+      const id = nextTraceId ?? random.generateTraceId();
+      nextTraceId = undefined;
+      return id;
+    },
+    generateSpanId: () => random.generateSpanId(),
+  };
+  const edge: EdgeSampling = {
+    decide(parent) {
+      const parentSpan = api.trace.getSpanContext(parent);
+      const root = !parentSpan || !api.isSpanContextValid(parentSpan);
+      const traceId = root ? random.generateTraceId() : parentSpan.traceId;
+      const { decision } = sampler.shouldSample(parent, traceId, '', api.SpanKind.SERVER, {}, []);
+      return { sampled: decision !== sdkTrace.SamplingDecision.NOT_RECORD, traceId, root };
+    },
+    start(decision, startRootSpan) {
+      if (!decision.root) return startRootSpan();
+      nextTraceId = decision.traceId;
+      try {
+        return startRootSpan();
+      } finally {
+        nextTraceId = undefined;
+      }
+    },
+    unsampledSpanContext: ({ traceId }) => ({
+      traceId,
+      spanId: random.generateSpanId(),
+      traceFlags: api.TraceFlags.NONE,
+    }),
+  };
+  return { sampler, idGenerator, edge };
+}
+
+/**
+ * Samples an HTTP server's requests at the edge (see `EdgeSampling`): a sampled request goes through
+ * the HTTP instrumentation (its server span, as before); an unsampled one skips it, answers with a
+ * `traceresponse` of flags `00`, and carries its span context for the logs (spans.ts). Probes,
+ * scrapes and Socket.IO's transport requests skip it too (they make no span). No-op without tracing.
+ */
+export function sampleRequestsAtEdge(server: Server): void {
+  const sampling = edge;
+  type Emit = (this: Server, event: string | symbol, ...args: unknown[]) => boolean;
+  const instrumented = server.emit as Emit;
+  const plain = (instrumented as { __original?: Emit }).__original;
+  if (!sampling || typeof plain !== 'function') return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { propagation, ROOT_CONTEXT } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'request') return instrumented.call(this, event, ...args);
+    const [req, res] = args as [IncomingMessage & { [UNSAMPLED_AT_EDGE]?: SpanContext }, ServerResponse];
+    if (UNTRACED_PATHS.test(req.url ?? '')) return plain.call(this, event, ...args);
+    const decision = sampling.decide(propagation.extract(ROOT_CONTEXT, req.headers));
+    if (decision.sampled) return sampling.start(decision, () => instrumented.call(this, event, ...args));
+    const unsampled = sampling.unsampledSpanContext(decision);
+    req[UNSAMPLED_AT_EDGE] = unsampled;
+    res.setHeader(TRACE_RESPONSE_HEADER, `00-${unsampled.traceId}-${unsampled.spanId}-00`);
+    return plain.call(this, event, ...args);
+  } as Server['emit'];
 }
 
 /** The maintained instrumentations for what the service uses, set up so no span carries message text. */

@@ -15,7 +15,7 @@
  */
 import { ROOT_CONTEXT, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
 import { contextFromCarrier, contextWith, linkTo, SpanKind, startSpan } from '../observability/spans';
-import { tracingEnabled } from '../observability/tracing';
+import { edgeSampling } from '../observability/tracing';
 import type { AuthedSocket } from './socket-auth';
 
 export const ACK_OUTCOME_ATTRIBUTE = 'chat.ack.outcome';
@@ -36,25 +36,30 @@ function handshakeContext(socket: AuthedSocket): Context | undefined {
 
 /**
  * Starts the span of one client event; `carrier` is the optional argument after the payload.
- * Returns undefined when tracing is off.
+ * Returns undefined when tracing is off or the edge did not sample the event.
  */
 export function startSocketEventSpan(
   socket: AuthedSocket,
   event: string,
   carrier: unknown,
 ): { span: Span; context: Context | undefined } | undefined {
-  if (!tracingEnabled()) return undefined;
+  const edge = edgeSampling();
+  if (!edge) return undefined;
   const parent = contextFromCarrier(carrier) ?? ROOT_CONTEXT;
-  const span = startSpan(`socket ${event}`, {
-    kind: SpanKind.SERVER,
-    parent,
-    root: true,
-    attributes: { 'chat.socket.event': event, 'chat.socket.id': socket.id },
-    links: [linkTo(handshakeContext(socket), { 'chat.link': 'socket.handshake' })],
-  });
+  // Sampled at the edge (tracing.ts): an unsampled event starts no span and runs in the context it
+  // came in (none of its queries, commands and inner spans makes one, spans.ts): the cheapest.
+  const decision = edge.decide(parent);
+  if (!decision.sampled) return undefined;
+  const span = edge.start(decision, () =>
+    startSpan(`socket ${event}`, {
+      kind: SpanKind.SERVER,
+      parent,
+      root: true,
+      attributes: { 'chat.socket.event': event, 'chat.socket.id': socket.id },
+      links: [linkTo(handshakeContext(socket), { 'chat.link': 'socket.handshake' })],
+    }),
+  );
   if (!span) return undefined;
-  // An unsampled event runs in the context it came in (no span: none of its queries, commands and
-  // inner spans makes one, spans.ts), without even entering a context of its own: the cheapest.
   return { span, context: span.isRecording() ? contextWith(span, parent) : undefined };
 }
 
