@@ -20,7 +20,7 @@ const tracing = startTracing({ spanProcessors: [new SimpleSpanProcessor({ export
 
 const support = require('./support/app') as typeof import('./support/app');
 const procs = require('./support/processes') as typeof import('./support/processes');
-const { connectSocket, http, nextEvent, testWorld, token } = support;
+const { connectSocket, http, nextEvent, TEST_REDIS_URL, testWorld, token } = support;
 const { until } = procs;
 type TestApp = import('./support/app').TestApp;
 
@@ -519,8 +519,8 @@ class OtlpReceiver {
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  /** Every span received, flattened, with its resource's service.name. */
-  spans(): {
+  /** Every span received (from the `from`th request on), flattened, with its resource's service.name. */
+  spans(from = 0): {
     service: string;
     name: string;
     traceId: string;
@@ -536,6 +536,7 @@ class OtlpReceiver {
       }[];
     };
     return this.requests
+      .slice(from)
       .filter((r) => r.path === '/v1/traces')
       .flatMap((r) => (JSON.parse(r.body) as Otlp).resourceSpans ?? [])
       .flatMap((rs) => {
@@ -658,5 +659,69 @@ describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => 
     } finally {
       instance.kill('SIGKILL');
     }
+  });
+
+  it('under concurrent sends at 20 %, every exported span belongs to the trace of a sampled request (no context leaks through pooled connections)', async () => {
+    const receiverFrom = receiver.requests.length;
+    const instance = await procs.Instance.start({
+      DATABASE_URL: world.db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: `trleak${hex(3)}:`,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.2',
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+    });
+    const sampled = new Set<string>();
+    try {
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, c) => {
+          const tok = await token(`leak.${c}`);
+          const conv = await http(instance.url, 'POST', '/conversations', {
+            token: tok,
+            body: { type: 'direct', participantIds: [`leak.peer.${c}`] },
+          });
+          const created = /^00-([0-9a-f]{32})-[0-9a-f]{16}-01$/.exec(conv.headers.get('traceresponse') ?? '');
+          if (created) sampled.add(created[1]!);
+          for (let k = 0; k < 40; k++) {
+            const res = await http(instance.url, 'POST', `/conversations/${conv.body.id}/messages`, {
+              token: tok,
+              body: { clientMessageId: randomUUID(), content: { text: `leak ${c} ${k}` } },
+            });
+            assert.equal(res.status, 201, JSON.stringify(res.body));
+            const [, traceId, flags] = /^00-([0-9a-f]{32})-[0-9a-f]{16}-(0[01])$/.exec(
+              res.headers.get('traceresponse') ?? '',
+            )!;
+            if (flags === '01') sampled.add(traceId!);
+          }
+        }),
+      );
+      instance.kill('SIGTERM');
+      await instance.exit;
+    } finally {
+      instance.kill('SIGKILL');
+    }
+    const spans = receiver.spans(receiverFrom);
+    const traces = new Map<string, string[]>();
+    for (const s of spans) traces.set(s.traceId, [...(traces.get(s.traceId) ?? []), s.name]);
+    const sends = [...traces.entries()].filter(([, names]) => names.includes('message.send'));
+    const transactions = spans.filter((s) => s.name === 'message.send.transaction');
+    assert.ok(sends.length > 20, `some sends sampled: ${sends.length}`);
+    for (const [traceId, names] of sends) {
+      assert.ok(sampled.has(traceId), `trace ${traceId} was answered with flags 01`);
+      assert.equal(names.filter((n) => n === 'POST /conversations/:id/messages').length, 1, names.join());
+      assert.equal(names.filter((n) => n === 'message.send').length, 1, names.join());
+      // Its batch's transaction: in its trace, or (a batch holds one transaction for several sends)
+      // in another sampled send's, with a link to this one.
+      assert.ok(
+        names.includes('message.send.transaction') ||
+          transactions.some((t) => t.traceId !== traceId && t.raw.includes(traceId)),
+        names.join(),
+      );
+    }
+    for (const traceId of sampled) assert.ok(traces.has(traceId), `sampled ${traceId} was exported`);
+    for (const [traceId, names] of traces)
+      assert.ok(sampled.has(traceId), `exported trace ${traceId} (${names.join()}) answered no request`);
   });
 });

@@ -117,13 +117,14 @@ const SHED_SPAN_CONTEXT = createContextKey('chat-service shed span context');
 
 /**
  * The context the rest of a request runs in, given the context with its root span (the HTTP server
- * span; an unsampled socket event simply enters no context, see socket-tracing.ts). When the sampler
- * did not record that root, the request is shed: its context has no span and tracing suppressed, so the instrumentations (which make spans
- * only under a parent: pg, ioredis, outgoing HTTP and fetch) skip their work entirely instead of
- * making a non-recording span, binding callbacks and filling attributes for every query and command
- * of a trace nobody keeps. That work, not the export, was most of tracing's cost at 10 % sampling
- * (BENCHMARKS.md §6). What is lost: an unsampled operation's outgoing calls carry no `traceparent`
- * (its callee samples on its own); its log lines keep `traceId`/`spanId` (see `logTraceFields`).
+ * span), when the sampler did not record that root: the request is shed, its context has no span and
+ * tracing suppressed, so the instrumentations (which make spans only under a parent: pg, ioredis,
+ * outgoing HTTP and fetch) skip their work entirely instead of making a non-recording span, binding
+ * callbacks and filling attributes for every query and command of a trace nobody keeps. Requests the
+ * edge did not sample (tracing.ts `sampleRequestsAtEdge`, the usual way) are shed the same way
+ * without ever having had a span; this covers a request that reached the HTTP instrumentation anyway.
+ * What is lost: an unsampled operation's outgoing calls carry no `traceparent` (its callee samples on
+ * its own); its log lines keep `traceId`/`spanId` (see `logTraceFields`).
  */
 function shedUnsampled(ctx: Context): Context {
   const span = trace.getSpan(ctx);
