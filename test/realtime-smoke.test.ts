@@ -94,13 +94,31 @@ describe('realtime smoke (two instances, Redis)', () => {
         ];
         assert.equal(io, i + 3, `boot ${i}: not every instance subscribed to the adapter's channel`);
         // The new instance's first send reaches a socket on another instance.
-        const delivered = nextEvent(listener, 'message:new', 3000, (m: any) => m.seq === i + 1);
+        const delivered = nextEvent(listener, 'message:new', 3000, (m: any) => m.seq === 2 * i + 1);
         const sent = await http(app.url, 'POST', `/conversations/${conv}/messages`, {
           token: sender,
           body: { clientMessageId: randomUUID(), content: { text: `boot ${i}` } },
         });
         assert.equal(sent.status, 201, JSON.stringify(sent.body));
         await delivered;
+        // And the new instance receives what another instance publishes (its own subscription).
+        const device = await connectSocket(app.url, await token(bob));
+        try {
+          const received = nextEvent(
+            device,
+            'message:new',
+            3000,
+            (m: any) => m.content?.text === `to boot ${i}`,
+          );
+          const back = await http(a.url, 'POST', `/conversations/${conv}/messages`, {
+            token: sender,
+            body: { clientMessageId: randomUUID(), content: { text: `to boot ${i}` } },
+          });
+          assert.equal(back.status, 201, JSON.stringify(back.body));
+          await received;
+        } finally {
+          device.close();
+        }
       }
     } finally {
       listener.close();

@@ -289,6 +289,23 @@ describe('tracing (in-memory exporter, real app, PostgreSQL and Redis)', () => {
     }
   });
 
+  it('probes and scrapes make no span, nor do their queries and commands', async () => {
+    const from = starts.length;
+    for (const path of ['/health/live', '/health/ready', '/metrics']) {
+      const res = await fetch(`${app.url}${path}`);
+      await res.text();
+      assert.equal(res.headers.get('traceresponse'), null, path);
+    }
+    // (Socket events and fan-out emits of earlier tests' sockets may still come in meanwhile.)
+    assert.deepEqual(
+      starts
+        .slice(from)
+        .filter((s) => !s.suppressed && !/^(?:socket |message[:.])/.test(s.name))
+        .map((s) => s.name),
+      [],
+    );
+  });
+
   it('a REST request without traceparent starts a trace of its own, named in traceresponse', async () => {
     const res = await http(app.url, 'GET', '/conversations?limit=1', { token: await token('rest.a') });
     assert.equal(res.status, 200);
@@ -625,7 +642,8 @@ describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => 
     }
   });
 
-  it('samples at the edge with the configured ratio: a sampled request is traced whole, under the id its traceresponse names', async () => {
+  it('samples at the edge with the configured ratio: a sampled request or event is traced whole, a request under the id its traceresponse names', async () => {
+    const receiverFrom = receiver.requests.length;
     const instance = await procs.Instance.start({
       DATABASE_URL: world.db.url,
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
@@ -645,12 +663,27 @@ describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => 
         flags[match[1]!] = match[2]!;
       }
       const sampled = Object.keys(flags).filter((id) => flags[id] === '01');
-      // Binomial(200, 0.5): 100 ± 21 at 3 sigma. Deciding twice (the edge, then the SDK on a new trace
-      // id) would sample a quarter.
-      assert.ok(sampled.length >= 79 && sampled.length <= 121, `sampled ${sampled.length} of 200`);
+      // Binomial(200, 0.5): 100 ± 28 at 4 sigma. Deciding twice (the edge, then the SDK on a new trace
+      // id) would sample a quarter (50 ± 6).
+      const plausible = (n: number) => n >= 72 && n <= 128;
+      assert.ok(plausible(sampled.length), `sampled ${sampled.length} of 200`);
+      // The same for socket events (their span takes the decided id the same way).
+      const socket = await connectSocket(instance.url, tok);
+      try {
+        for (let i = 0; i < 200; i++)
+          assert.deepEqual(await socket.timeout(5000).emitWithAck('presence:heartbeat', {}), {
+            ok: true,
+            data: {},
+          });
+      } finally {
+        socket.close();
+      }
       instance.kill('SIGTERM');
       await instance.exit;
-      const servers = receiver.spans().filter((s) => s.name === 'GET /conversations');
+      const spans = receiver.spans(receiverFrom);
+      const events = spans.filter((s) => s.name === 'socket presence:heartbeat');
+      assert.ok(plausible(events.length), `${events.length} of 200 events traced`);
+      const servers = spans.filter((s) => s.name === 'GET /conversations');
       assert.deepEqual(
         servers.map((s) => s.traceId).sort(),
         sampled.sort(),

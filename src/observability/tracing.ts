@@ -188,6 +188,15 @@ export function startTracing(options: TracingOptions = {}): Tracing {
   return current;
 }
 
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
+
 /**
  * The sampler `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` describe, as the SDK would build it
  * (default `parentbased_always_on`; a ratio outside 0–1 or not a number: 1), shared by the SDK and the
@@ -203,7 +212,10 @@ function createEdgeSampling() {
     const arg = Number(process.env.OTEL_TRACES_SAMPLER_ARG?.trim() || NaN);
     return Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
   };
-  const name = process.env.OTEL_TRACES_SAMPLER?.trim() ?? '';
+  // As @opentelemetry/core's getStringFromEnv: blank is unset, anything else is taken as written.
+  const name = process.env.OTEL_TRACES_SAMPLER?.trim() ? process.env.OTEL_TRACES_SAMPLER : undefined;
+  if (name !== undefined && !SAMPLERS.includes(name))
+    api.diag.error(`unknown OTEL_TRACES_SAMPLER value "${name}", using default`);
   const sampler =
     name === 'always_on'
       ? new AlwaysOnSampler()
@@ -256,7 +268,8 @@ function createEdgeSampling() {
  * Samples an HTTP server's requests at the edge (see `EdgeSampling`): a sampled request goes through
  * the HTTP instrumentation (its server span, as before); an unsampled one skips it, answers with a
  * `traceresponse` of flags `00`, and carries its span context for the logs (spans.ts). Probes,
- * scrapes and Socket.IO's transport requests skip it too (they make no span). No-op without tracing.
+ * scrapes and Socket.IO's transport requests go to the instrumentation, which ignores them (they make
+ * no span). No-op without tracing.
  */
 export function sampleRequestsAtEdge(server: Server): void {
   const sampling = edge;
@@ -269,7 +282,9 @@ export function sampleRequestsAtEdge(server: Server): void {
   server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event !== 'request') return instrumented.call(this, event, ...args);
     const [req, res] = args as [IncomingMessage & { [UNSAMPLED_AT_EDGE]?: SpanContext }, ServerResponse];
-    if (UNTRACED_PATHS.test(req.url ?? '')) return plain.call(this, event, ...args);
+    // Probes, scrapes and Socket.IO's transport requests: the instrumentation's ignore hook runs
+    // them with tracing suppressed (no span, not even from the Nest handler or their queries).
+    if (UNTRACED_PATHS.test(req.url ?? '')) return instrumented.call(this, event, ...args);
     const decision = sampling.decide(propagation.extract(ROOT_CONTEXT, req.headers));
     if (decision.sampled) return sampling.start(decision, () => instrumented.call(this, event, ...args));
     const unsampled = sampling.unsampledSpanContext(decision);

@@ -23,6 +23,7 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger(RedisService.name);
   readonly client: Redis | undefined;
   private readonly extra: Redis[] = [];
+  private readonly bootDeadline = Date.now() + BOOT_WAIT_MS;
 
   /**
    * In cluster mode every key carries the prefix as a hash tag (`{chat:}…`): the multi-key commands and
@@ -62,14 +63,18 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
    * sent what it queued meanwhile, the subscriptions above all: without this an instance that
    * answered its first requests while its connections were still coming up sent those events to
    * its own sockets only (the state services fell back to process memory) and missed what the
-   * other instances published. Gives up after BOOT_WAIT_MS: Redis down at boot is served degraded.
+   * other instances published. Gives up BOOT_WAIT_MS after this service was made (the subscriptions'
+   * own wait at module init counts): Redis down at boot is served degraded.
    */
   async onApplicationBootstrap(): Promise<void> {
     if (!this.client) return;
+    const cleanups: (() => void)[] = [];
     const settled = (conn: Redis): Promise<unknown> =>
       new Promise<void>((resolve) => {
-        if (conn.status === 'ready') resolve();
-        else conn.once('ready', () => resolve());
+        if (conn.status === 'ready') return resolve();
+        const onReady = () => resolve();
+        conn.once('ready', onReady);
+        cleanups.push(() => conn.off('ready', onReady));
       })
         // A round trip after the queued commands (SUBSCRIBE first) means the server has them.
         .then(() => (conn instanceof Cluster ? undefined : conn.ping()))
@@ -77,9 +82,12 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
     let timer: NodeJS.Timeout | undefined;
     const done = await Promise.race([
       Promise.all([this.client, ...this.extra].map(settled)).then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), BOOT_WAIT_MS))),
+      new Promise<boolean>(
+        (resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, this.bootDeadline - Date.now()))),
+      ),
     ]);
     clearTimeout(timer);
+    for (const cleanup of cleanups) cleanup();
     if (!done)
       this.logger.warn(`Redis not ready after ${BOOT_WAIT_MS} ms: serving on in-process state until it is`);
   }
