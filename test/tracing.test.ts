@@ -574,6 +574,25 @@ class OtlpReceiver {
 describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => {
   const receiver = new OtlpReceiver();
   let world: Awaited<ReturnType<typeof testWorld>>;
+  /**
+   * The service as a process exporting OTLP/HTTP JSON to the receiver, batches held until shutdown
+   * (longer than any test: the spans arrive through the flush on SIGTERM).
+   */
+  const exporting = (env: Record<string, string>) =>
+    procs.Instance.start({
+      DATABASE_URL: world.db.url,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+      ...env,
+    });
+  /** The trace a response names in its traceresponse header, and whether it was sampled. */
+  const traceOf = (res: { headers: Headers }) => {
+    const header = res.headers.get('traceresponse') ?? '';
+    const match = /^00-([0-9a-f]{32})-[0-9a-f]{16}-(0[01])$/.exec(header);
+    assert.ok(match, `traceresponse: ${header}`);
+    return { traceId: match[1]!, sampled: match[2] === '01' };
+  };
   before(async () => {
     await receiver.start();
     world = await testWorld();
@@ -584,14 +603,8 @@ describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => 
   });
 
   it('delivers the spans of a send, on shutdown at the latest, with no message text or token in any', async () => {
-    const instance = await procs.Instance.start({
-      DATABASE_URL: world.db.url,
-      OTEL_SERVICE_NAME: 'chat-e2e',
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      // Longer than the test: the spans of the send can only arrive through the flush on shutdown.
-      OTEL_BSP_SCHEDULE_DELAY: '600000',
-    });
+    // The spans of the send can only arrive through the flush on shutdown.
+    const instance = await exporting({ OTEL_SERVICE_NAME: 'chat-e2e' });
     try {
       const tok = await token('e2e.a');
       const conv = await http(instance.url, 'POST', '/conversations', {
@@ -644,25 +657,16 @@ describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => 
 
   it('samples at the edge with the configured ratio: a sampled request or event is traced whole, a request under the id its traceresponse names', async () => {
     const receiverFrom = receiver.requests.length;
-    const instance = await procs.Instance.start({
-      DATABASE_URL: world.db.url,
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_TRACES_SAMPLER: 'traceidratio',
-      OTEL_TRACES_SAMPLER_ARG: '0.5',
-      OTEL_BSP_SCHEDULE_DELAY: '600000',
-    });
+    const instance = await exporting({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.5' });
     try {
       const tok = await token('ratio.a');
-      const flags: Record<string, string> = {};
+      const sampled: string[] = [];
       for (let i = 0; i < 200; i++) {
         const res = await http(instance.url, 'GET', '/conversations?limit=1', { token: tok });
         assert.equal(res.status, 200);
-        const match = /^00-([0-9a-f]{32})-[0-9a-f]{16}-(0[01])$/.exec(res.headers.get('traceresponse') ?? '');
-        assert.ok(match, `traceresponse: ${res.headers.get('traceresponse')}`);
-        flags[match[1]!] = match[2]!;
+        const trace = traceOf(res);
+        if (trace.sampled) sampled.push(trace.traceId);
       }
-      const sampled = Object.keys(flags).filter((id) => flags[id] === '01');
       // Binomial(200, 0.5): 100 ± 28 at 4 sigma. Deciding twice (the edge, then the SDK on a new trace
       // id) would sample a quarter (50 ± 6).
       const plausible = (n: number) => n >= 72 && n <= 128;
@@ -696,15 +700,11 @@ describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => 
 
   it('under concurrent sends at 20 %, every exported span belongs to the trace of a sampled request (no context leaks through pooled connections)', async () => {
     const receiverFrom = receiver.requests.length;
-    const instance = await procs.Instance.start({
-      DATABASE_URL: world.db.url,
+    const instance = await exporting({
       REDIS_URL: TEST_REDIS_URL,
       REDIS_KEY_PREFIX: `trleak${hex(3)}:`,
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_TRACES_SAMPLER: 'traceidratio',
       OTEL_TRACES_SAMPLER_ARG: '0.2',
-      OTEL_BSP_SCHEDULE_DELAY: '600000',
     });
     const sampled = new Set<string>();
     try {
@@ -715,18 +715,16 @@ describe('tracing end to end (the service as a process, OTLP/HTTP JSON)', () => 
             token: tok,
             body: { type: 'direct', participantIds: [`leak.peer.${c}`] },
           });
-          const created = /^00-([0-9a-f]{32})-[0-9a-f]{16}-01$/.exec(conv.headers.get('traceresponse') ?? '');
-          if (created) sampled.add(created[1]!);
+          const created = traceOf(conv);
+          if (created.sampled) sampled.add(created.traceId);
           for (let k = 0; k < 40; k++) {
             const res = await http(instance.url, 'POST', `/conversations/${conv.body.id}/messages`, {
               token: tok,
               body: { clientMessageId: randomUUID(), content: { text: `leak ${c} ${k}` } },
             });
             assert.equal(res.status, 201, JSON.stringify(res.body));
-            const [, traceId, flags] = /^00-([0-9a-f]{32})-[0-9a-f]{16}-(0[01])$/.exec(
-              res.headers.get('traceresponse') ?? '',
-            )!;
-            if (flags === '01') sampled.add(traceId!);
+            const sent = traceOf(res);
+            if (sent.sampled) sampled.add(sent.traceId);
           }
         }),
       );
