@@ -101,7 +101,7 @@ export interface SpanOptions {
 
 /**
  * Whether a span started under `parent` would be dropped anyway: the operation was shed (see
- * `shedUnsampled`), or the parent is a local span the sampler did not record (the configured samplers
+ * `shedUnsampledRequests`), or the parent is a local span the sampler did not record (the configured samplers
  * decide a trace once, at its root). Skipping it keeps the cost of the 90 % unsampled requests at 10 %
  * sampling down.
  */
@@ -116,35 +116,18 @@ function dropped(parent: Context, root = false): boolean {
 const SHED_SPAN_CONTEXT = createContextKey('chat-service shed span context');
 
 /**
- * The context the rest of a request runs in, given the context with its root span (the HTTP server
- * span), when the sampler did not record that root: the request is shed, its context has no span and
- * tracing suppressed, so the instrumentations (which make spans only under a parent: pg, ioredis,
- * outgoing HTTP and fetch) skip their work entirely instead of making a non-recording span, binding
- * callbacks and filling attributes for every query and command of a trace nobody keeps. Requests the
- * edge did not sample (tracing.ts `sampleRequestsAtEdge`, the usual way) are shed the same way
- * without ever having had a span; this covers a request that reached the HTTP instrumentation anyway.
- * What is lost: an unsampled operation's outgoing calls carry no `traceparent` (its callee samples on
- * its own); its log lines keep `traceId`/`spanId` (see `logTraceFields`).
- */
-function shedUnsampled(ctx: Context): Context {
-  const span = trace.getSpan(ctx);
-  if (!span || span.isRecording() || span.spanContext().isRemote) return ctx;
-  return suppressTracing(trace.deleteSpan(ctx)).setValue(SHED_SPAN_CONTEXT, span.spanContext());
-}
-
-/**
- * Express middleware: the rest of an unsampled request runs shed, see `shedUnsampled`. Requests the
- * edge did not sample (tracing.ts `sampleRequestsAtEdge`) have no span; their span context is on the
- * request. One the instrumentation did not record (the edge is bypassed) has a non-recording span.
+ * Express middleware: the rest of a request the edge did not sample (tracing.ts
+ * `sampleRequestsAtEdge`, which leaves its span context on the request) runs shed: in a context
+ * that has no span and suppresses tracing, so the instrumentations (which make spans only under a
+ * parent: pg, ioredis, outgoing HTTP and fetch) and the Nest handler skip their work entirely. What
+ * is lost: an unsampled operation's outgoing calls carry no `traceparent` (its callee samples on its
+ * own); its log lines keep `traceId`/`spanId` (see `logTraceFields`).
  */
 export function shedUnsampledRequests(req: object, _res: unknown, next: () => void): void {
-  const active = context.active();
   const atEdge = (req as { [UNSAMPLED_AT_EDGE]?: SpanContext })[UNSAMPLED_AT_EDGE];
-  const shed = atEdge
-    ? suppressTracing(trace.deleteSpan(active)).setValue(SHED_SPAN_CONTEXT, atEdge)
-    : shedUnsampled(active);
-  if (shed === active) next();
-  else context.with(shed, next);
+  if (!atEdge) return next();
+  const active = context.active();
+  context.with(suppressTracing(trace.deleteSpan(active)).setValue(SHED_SPAN_CONTEXT, atEdge), next);
 }
 
 /** Whether `ctx` has a span that is recorded (a sampled operation's). */

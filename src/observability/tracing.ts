@@ -24,7 +24,7 @@
  * stay as they are); log lines carry `traceId`/`spanId` (see logger.ts).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Context, Span, SpanContext } from '@opentelemetry/api';
+import type { Context, SpanContext } from '@opentelemetry/api';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 
@@ -289,7 +289,7 @@ export function sampleRequestsAtEdge(server: Server): void {
     if (decision.sampled) return sampling.start(decision, () => instrumented.call(this, event, ...args));
     const unsampled = sampling.unsampledSpanContext(decision);
     req[UNSAMPLED_AT_EDGE] = unsampled;
-    res.setHeader(TRACE_RESPONSE_HEADER, `00-${unsampled.traceId}-${unsampled.spanId}-00`);
+    res.setHeader(TRACE_RESPONSE_HEADER, traceResponse(unsampled));
     return plain.call(this, event, ...args);
   } as Server['emit'];
 }
@@ -316,7 +316,7 @@ function createInstrumentations(enabled: InstrumentationName[]): Instrumentation
         // every answer, errors and the body parser's included.
         responseHook: (span, response) => {
           if (isServerResponse(response) && !response.headersSent)
-            response.setHeader(TRACE_RESPONSE_HEADER, traceResponse(span));
+            response.setHeader(TRACE_RESPONSE_HEADER, traceResponse(span.spanContext()));
         },
         // At the end of the request: name the server span after the route Express matched
         // (`POST /conversations/:id/messages`), as the Express instrumentation would (it cannot hook
@@ -344,9 +344,8 @@ function isServerResponse(r: IncomingMessage | ServerResponse): r is ServerRespo
   return typeof (r as ServerResponse).setHeader === 'function';
 }
 
-/** `00-<trace-id>-<span-id>-<flags>`: the server span of this request (W3C Trace Context Level 2). */
-export function traceResponse(span: Span): string {
-  const { traceId, spanId, traceFlags } = span.spanContext();
+/** `00-<trace-id>-<span-id>-<flags>` of a request's span context (W3C Trace Context Level 2 `traceresponse`). */
+export function traceResponse({ traceId, spanId, traceFlags }: SpanContext): string {
   return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
@@ -383,7 +382,7 @@ function createNestInstrumentation(): { instrumentation: Instrumentation; patchL
       const plain = proto.create;
       instrumentation.getRouterExecutionContextFileInstrumentation([version]).patch(loaded, version);
       const traced = proto.create;
-      // A shed request (unsampled, spans.ts `shedUnsampled`) takes the route's plain handler: the
+      // A shed request (unsampled, spans.ts `shedUnsampledRequests`) takes the route's plain handler: the
       // instrumented one would put a (no-op) span back into its context, and the queries below it
       // would go back to making spans.
       proto.create = function (this: unknown, ...args: unknown[]) {
