@@ -84,15 +84,27 @@ describe('realtime smoke (two instances, Redis)', () => {
     const listener = await connectSocket(b.url, await token(bob));
     const sender = await token(alice);
     const redis = new Redis(TEST_REDIS_URL);
+    // What Redis holds when a delivery is missing: which instances listen, where the stream stands.
+    const state = async () => {
+      const p = world.redisPrefix!;
+      const [, ordered] = (await redis.pubsub('NUMSUB', `${p}ordered`)) as [string, number];
+      const last = await redis.get(`${p}ord:{${conv}}:last`);
+      const waiting = await redis.hkeys(`${p}ord:{${conv}}:wait`);
+      return `ordered subscribers ${ordered}, stream at ${last}, waiting [${waiting.join(',')}]`;
+    };
     try {
       for (let i = 0; i < 6; i++) {
         const app = await world.start();
         assert.equal(app.app.get(RedisService).ready(), true, `boot ${i}: main connection not ready`);
-        const [, io] = (await redis.pubsub('NUMSUB', `${world.redisPrefix}socket.io-request#/#`)) as [
-          string,
-          number,
-        ];
+        const [, io, , ordered] = (await redis.pubsub(
+          'NUMSUB',
+          `${world.redisPrefix}socket.io-request#/#`,
+          `${world.redisPrefix}ordered`,
+        )) as [string, number, string, number];
         assert.equal(io, i + 3, `boot ${i}: not every instance subscribed to the adapter's channel`);
+        // One boot in a few dozen under load subscribed during its connection's handshake and lost
+        // the subscription (redis/ioredis#2037): src/state/redis-subscribe.ts.
+        assert.equal(ordered, i + 3, `boot ${i}: not every instance subscribed to the ordered channel`);
         // The new instance's first send reaches a socket on another instance.
         const delivered = nextEvent(listener, 'message:new', 3000, (m: any) => m.seq === 2 * i + 1);
         const sent = await http(app.url, 'POST', `/conversations/${conv}/messages`, {
@@ -100,7 +112,11 @@ describe('realtime smoke (two instances, Redis)', () => {
           body: { clientMessageId: randomUUID(), content: { text: `boot ${i}` } },
         });
         assert.equal(sent.status, 201, JSON.stringify(sent.body));
-        await delivered;
+        await delivered.catch(async (err: Error) => {
+          throw new Error(
+            `boot ${i}: its send did not reach the other instance (${err.message}; ${await state()})`,
+          );
+        });
         // And the new instance receives what another instance publishes (its own subscription).
         const device = await connectSocket(app.url, await token(bob));
         try {
@@ -115,7 +131,11 @@ describe('realtime smoke (two instances, Redis)', () => {
             body: { clientMessageId: randomUUID(), content: { text: `to boot ${i}` } },
           });
           assert.equal(back.status, 201, JSON.stringify(back.body));
-          await received;
+          await received.catch(async (err: Error) => {
+            throw new Error(
+              `boot ${i}: did not receive another instance's send (${err.message}; ${await state()})`,
+            );
+          });
         } finally {
           device.close();
         }

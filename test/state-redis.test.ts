@@ -126,6 +126,28 @@ describe('Redis-backed state', () => {
       await waitFor(() => only(seenA, s).length >= 4, 'the next one');
       assert.deepEqual(only(seenA, s), [1, 2, 3, 4]);
     });
+    it('a subscription made while its connection is in the handshake holds (redis/ioredis#2037)', async () => {
+      // The window an instance's boot can hit: the subscriber connection has its socket but has not
+      // finished CLIENT SETNAME and the ready check. ioredis 5 then lost the subscription silently.
+      const subscriber = new Redis(TEST_REDIS_URL, {
+        connectionName: 'chat-ordered-sub',
+        maxRetriesPerRequest: null,
+      });
+      connections.push(subscriber);
+      subscriber.on('error', () => undefined);
+      const channel = new RedisOrderedChannel(connect(), subscriber, prefix);
+      const seen: string[] = [];
+      await new Promise<void>((resolve, reject) =>
+        subscriber.once('connect', () => {
+          assert.equal(subscriber.status, 'connect');
+          channel.subscribe((p) => seen.push(p)).then(resolve, reject);
+        }),
+      );
+      await sleep(200); // ioredis 5's failed ready check and its reconnect happened within this
+      const s = `h${randomBytes(3).toString('hex')}`;
+      await channel.publish(s, 1, `${s}:1`);
+      await waitFor(() => only(seen, s).length === 1, 'the message on the subscribed connection', 3000);
+    });
   });
 
   describe('RedisSlidingWindow', () => {
