@@ -48,7 +48,8 @@ export const tracingCostHelp = `tracing-cost flags:
   --protocol P      OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (default) or http/json
   --transport T     rest (POST /conversations/:id/messages, default) or socket (message:send with ack)
   --ratios R,R      the sampling ratios measured beside tracing off (default 0.1,1; e.g. 0,0.1: what
-                    tracing costs with nothing sampled)
+                    tracing costs with nothing sampled; off: a second untraced instance, the control)
+  --protocol http/json also counts the exported spans by name, per sampled send
   --cpu-prof DIR    write a V8 CPU profile of each instance into DIR (bench/profile-summary.ts reads it)`;
 
 export const tracingCostScenario: Scenario = {
@@ -73,7 +74,8 @@ export const tracingCostScenario: Scenario = {
 interface Mode {
   name: string;
   sampling: string;
-  env: Record<string, string>;
+  /** Tracing on, with these variables beside the exporter's (undefined: tracing off). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -82,6 +84,8 @@ interface Mode {
  */
 class Receiver {
   private readonly received = new Map<string, { requests: number; bytes: number; spans: number }>();
+  /** Spans by name, per service (JSON bodies only). */
+  private readonly names = new Map<string, Map<string, number>>();
   private server!: Server;
   url = '';
 
@@ -98,8 +102,19 @@ class Receiver {
         got.requests++;
         got.bytes += body.length;
         // JSON bodies can be counted span by span; protobuf ones are counted in bytes only.
-        if (String(req.headers['content-type']).includes('json'))
-          got.spans += (body.toString('utf8').match(/"spanId"/g) ?? []).length;
+        if (String(req.headers['content-type']).includes('json')) {
+          const names = this.names.get(service) ?? new Map<string, number>();
+          this.names.set(service, names);
+          const otlp = JSON.parse(body.toString('utf8')) as {
+            resourceSpans?: { scopeSpans?: { spans?: { name: string }[] }[] }[];
+          };
+          for (const rs of otlp.resourceSpans ?? [])
+            for (const ss of rs.scopeSpans ?? [])
+              for (const span of ss.spans ?? []) {
+                got.spans++;
+                names.set(span.name, (names.get(span.name) ?? 0) + 1);
+              }
+        }
         this.received.set(service, got);
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
@@ -110,6 +125,11 @@ class Receiver {
 
   of(service: string) {
     return this.received.get(service) ?? { requests: 0, bytes: 0, spans: 0 };
+  }
+
+  /** How many spans of each name `service` exported (JSON only; empty for protobuf). */
+  spanNames(service: string): Map<string, number> {
+    return this.names.get(service) ?? new Map();
   }
 
   async stop(): Promise<void> {
@@ -254,9 +274,22 @@ interface ModeResult {
   perRound: number[];
   /** CPU time of the instance per send (user + system), over the measurements. */
   cpuMsPerSend: number;
+  /** Sends per batched transaction, over the instance's life (warm-up included). */
+  sendsPerBatch: number;
   cpuPerRound: number[];
-  exported: { requests: number; bytes: number; spans: number; bytesPerSend: number };
+  exported: {
+    requests: number;
+    bytes: number;
+    spans: number;
+    bytesPerSend: number;
+    /** JSON only: the sends that were sampled, and the spans of each name per sampled send. */
+    sampledSends: number;
+    spansPerSampledSend: Record<string, number>;
+  };
 }
+
+/** The span each traced send starts with, over either transport. */
+const SEND_ROOTS = ['POST /conversations/:id/messages', 'socket message:send'];
 
 async function run(flags: Flags, ctx: ScenarioContext) {
   const concurrency = Math.max(1, intFlag(flags, 'concurrency', 16));
@@ -268,18 +301,26 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   const profileDir = typeof flags['cpu-prof'] === 'string' ? flags['cpu-prof'] : undefined;
   const transport: Transport = flags.transport === 'socket' ? 'socket' : 'rest';
 
+  // `off` in the list: a second instance without tracing, the control (an A/A comparison shows
+  // what the method itself varies).
   const ratios = (typeof flags.ratios === 'string' ? flags.ratios : '0.1,1')
     .split(',')
-    .map((r) => Number(r.trim()));
-  if (!ratios.length || ratios.some((r) => !Number.isFinite(r) || r < 0 || r > 1))
-    throw new Error(`--ratios: numbers between 0 and 1, comma separated (got ${String(flags.ratios)})`);
+    .map((r) => (r.trim() === 'off' ? ('off' as const) : Number(r.trim())));
+  if (!ratios.length || ratios.some((r) => r !== 'off' && (!Number.isFinite(r) || r < 0 || r > 1)))
+    throw new Error(
+      `--ratios: numbers between 0 and 1 or off, comma separated (got ${String(flags.ratios)})`,
+    );
   const modes: Mode[] = [
-    { name: 'off', sampling: '—', env: {} },
-    ...ratios.map((r) => ({
-      name: `on, ${round(r * 100, 1)} %`,
-      sampling: `traceidratio ${r}`,
-      env: { OTEL_TRACES_SAMPLER_ARG: String(r) },
-    })),
+    { name: 'off', sampling: '—' },
+    ...ratios.map((r) =>
+      r === 'off'
+        ? { name: 'off (control)', sampling: '—' }
+        : {
+            name: `on, ${round(r * 100, 1)} %`,
+            sampling: `traceidratio ${r}`,
+            env: { OTEL_TRACES_SAMPLER_ARG: String(r) },
+          },
+    ),
   ];
   const serviceOf = (m: number) => `chat-bench-mode${m}x`;
   const receiver = new Receiver(modes.map((_, m) => serviceOf(m)));
@@ -296,7 +337,6 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   const common = {
     DATABASE_URL: db.url,
     REDIS_URL,
-    REDIS_KEY_PREFIX: `bench${randomBytes(3).toString('hex')}:`,
     MIGRATIONS_RUN: 'false',
     LOG_LEVEL: logLevel,
     REST_RATE_LIMIT: '1000000',
@@ -308,7 +348,17 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   const instances = [];
   for (const [m, mode] of modes.entries())
     instances.push(
-      await startInstance({ ...common, ...(m > 0 ? { ...otlp(m), ...mode.env } : {}) }, ctx, profileDir),
+      await startInstance(
+        {
+          ...common,
+          // Each instance its own deployment: sharing the fan-out channel, an instance would also
+          // deliver (and, traced, make spans for) the others' messages while they are measured.
+          REDIS_KEY_PREFIX: `bench${randomBytes(3).toString('hex')}m${m}:`,
+          ...(mode.env ? { ...otlp(m), ...mode.env } : {}),
+        },
+        ctx,
+        profileDir,
+      ),
     );
 
   // One direct conversation per client and instance (no instance waits on another's row locks).
@@ -365,6 +415,14 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   }
   const loadAfter = loadAverage();
   // Stopping flushes what the traced instances still buffer: the receiver then has everything.
+  // Sends per batch (the batched send path): CPU per send depends on it, so it must not differ.
+  const perBatch: number[] = [];
+  for (const instance of instances) {
+    const text = await (await fetch(`${instance.url}/metrics`)).text();
+    const sum = Number(/^chat_send_batch_size_sum(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1]);
+    const count = Number(/^chat_send_batch_size_count(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1]);
+    perBatch.push(round(sum / Math.max(1, count), 2));
+  }
   for (const instance of instances) await instance.stop();
 
   const results: ModeResult[] = modes.map((mode, m) => {
@@ -377,11 +435,22 @@ async function run(flags: Flags, ctx: ScenarioContext) {
       errors: s.errors,
       perRound: s.perRound,
       cpuMsPerSend: round(s.cpuMs / Math.max(1, s.sends), 3),
+      sendsPerBatch: perBatch[m]!,
       cpuPerRound: s.cpuPerRound,
-      exported: {
-        ...receiver.of(serviceOf(m)),
-        bytesPerSend: round(receiver.of(serviceOf(m)).bytes / Math.max(1, allSends[m]!), 1),
-      },
+      exported: (() => {
+        const names = receiver.spanNames(serviceOf(m));
+        const sampledSends = SEND_ROOTS.reduce((n, root) => n + (names.get(root) ?? 0), 0);
+        return {
+          ...receiver.of(serviceOf(m)),
+          bytesPerSend: round(receiver.of(serviceOf(m)).bytes / Math.max(1, allSends[m]!), 1),
+          sampledSends,
+          spansPerSampledSend: Object.fromEntries(
+            [...names.entries()]
+              .sort((a, b) => b[1] - a[1])
+              .map(([name, n]) => [name, round(n / Math.max(1, sampledSends), 2)]),
+          ),
+        };
+      })(),
     };
   });
   const off = results[0]!;
@@ -418,6 +487,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
         'CPU vs off',
         'errors',
         'OTLP bytes/send',
+        'sends/batch',
       ],
       results.map((r) => [
         r.mode,
@@ -432,10 +502,20 @@ async function run(flags: Flags, ctx: ScenarioContext) {
         r === off ? '—' : `${(rel(r).cpu * 100).toFixed(1)} %`,
         r.errors,
         r.exported.bytesPerSend,
+        r.sendsPerBatch,
       ]),
     ),
     '',
     `per round (sends/s): ${results.map((r) => `${r.mode}: ${r.perRound.join(', ')}`).join('; ')}`,
+    ...results
+      .filter((r) => r.exported.sampledSends > 0)
+      .map(
+        (r) =>
+          `${r.mode}: ${r.exported.sampledSends} sends sampled, spans per sampled send: ` +
+          Object.entries(r.exported.spansPerSampledSend)
+            .map(([name, n]) => `${name} ${n}`)
+            .join(', '),
+      ),
     goal
       ? `goal: ${goal.goal}: ${goal.met ? 'met' : 'NOT met'} (throughput ${(goal.throughputChange * 100).toFixed(1)} %, CPU per send ${(goal.cpuPerSendChange * 100).toFixed(1)} %)`
       : 'goal: not judged (10 % sampling was not measured)',
