@@ -45,11 +45,11 @@ export const tracingCostHelp = `tracing-cost flags:
   --rounds N        measurements per mode, taken in turns (default 4)
   --warmup N        seconds of untimed sends per mode first (default 3)
   --log-level L     the instances' LOG_LEVEL (default info; logs go to /dev/null)
-  --protocol P      OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (default) or http/json
+  --protocol P      OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (default) or http/json (which also
+                    counts the exported spans by name, per sampled send)
   --transport T     rest (POST /conversations/:id/messages, default) or socket (message:send with ack)
   --ratios R,R      the sampling ratios measured beside tracing off (default 0.1,1; e.g. 0,0.1: what
                     tracing costs with nothing sampled; off: a second untraced instance, the control)
-  --protocol http/json also counts the exported spans by name, per sampled send
   --cpu-prof DIR    write a V8 CPU profile of each instance into DIR (bench/profile-summary.ts reads it)`;
 
 export const tracingCostScenario: Scenario = {
@@ -414,7 +414,6 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     }
   }
   const loadAfter = loadAverage();
-  // Stopping flushes what the traced instances still buffer: the receiver then has everything.
   // Sends per batch (the batched send path): CPU per send depends on it, so it must not differ.
   const perBatch: number[] = [];
   for (const instance of instances) {
@@ -423,6 +422,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     const count = Number(/^chat_send_batch_size_count(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1]);
     perBatch.push(round(sum / Math.max(1, count), 2));
   }
+  // Stopping flushes what the traced instances still buffer: the receiver then has everything.
   for (const instance of instances) await instance.stop();
 
   const results: ModeResult[] = modes.map((mode, m) => {
