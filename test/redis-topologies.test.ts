@@ -159,19 +159,22 @@ describe('Redis Cluster (REDIS_CLUSTER=true)', () => {
   let B: TestApp;
 
   before(async () => {
+    // Each node is registered for the teardown as soon as it runs: if another fails to start, the
+    // ones that did must still be stopped (a running child keeps this file from ever ending).
     nodes = await Promise.all(
-      [0, 1, 2].map(() =>
-        RedisServer.start((port) => [
+      [0, 1, 2].map(async () => {
+        const node = await RedisServer.start((port) => [
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
           path.join(dir, `nodes-${port}.conf`),
           '--cluster-node-timeout',
           '2000',
-        ]),
-      ),
+        ]);
+        servers.push(node);
+        return node;
+      }),
     );
-    servers.push(...nodes);
     const created = spawnSync(
       'redis-cli',
       [

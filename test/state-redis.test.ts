@@ -6,6 +6,8 @@ import Redis from 'ioredis';
 import { RedisDeadlines } from '../src/state/deadlines';
 import { RedisExpiringSet } from '../src/state/expiring-set';
 import { RedisOrderedChannel } from '../src/state/ordered-channel';
+import { loadConfig } from '../src/config/env';
+import { RedisService } from '../src/state/redis.service';
 import { RedisSlidingWindow } from '../src/state/sliding-window';
 import { TEST_REDIS_URL } from './support/app';
 
@@ -24,6 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('Redis-backed state', () => {
   const prefix = `tstate${randomBytes(4).toString('hex')}:`;
   const connections: Redis[] = [];
+  const services: RedisService[] = [];
   let redis: Redis;
   const connect = () => {
     const conn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
@@ -46,6 +49,7 @@ describe('Redis-backed state', () => {
     } while (cursor !== '0');
     if (keys.length) await redis.del(...keys);
     await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all(services.map((s) => s.onApplicationShutdown()));
   });
 
   describe('RedisOrderedChannel', () => {
@@ -129,11 +133,10 @@ describe('Redis-backed state', () => {
     it('a subscription made while its connection is in the handshake holds (redis/ioredis#2037)', async () => {
       // The window an instance's boot can hit: the subscriber connection has its socket but has not
       // finished CLIENT SETNAME and the ready check. ioredis 5 then lost the subscription silently.
-      const subscriber = new Redis(TEST_REDIS_URL, {
-        connectionName: 'chat-ordered-sub',
-        maxRetriesPerRequest: null,
-      });
-      connections.push(subscriber);
+      // A subscriber connection as the service makes them (RedisService.duplicate).
+      const service = new RedisService(loadConfig({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix }));
+      services.push(service);
+      const subscriber = service.duplicate('ordered-sub', { subscriber: true });
       subscriber.on('error', () => undefined);
       const channel = new RedisOrderedChannel(connect(), subscriber, prefix);
       const seen: string[] = [];

@@ -36,8 +36,6 @@ export class ChatIoAdapter extends IoAdapter {
       cors: { origin: origins.length ? origins : true, credentials: true },
     } as ServerOptions);
     if (this.redis.client) {
-      // The adapter subscribes as it is made, while its new connection is still connecting: the
-      // SUBSCRIBEs wait in the offline queue, clear of the handshake (state/redis-subscribe.ts).
       server.adapter(
         createAdapter(this.redis.duplicate('io-pub'), this.redis.duplicate('io-sub', { subscriber: true }), {
           key: this.redis.key('socket.io'),

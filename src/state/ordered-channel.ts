@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { redisScript } from './redis-script';
-import { subscribeSafely } from './redis-subscribe';
 
 /**
  * A broadcast channel that delivers each stream's payloads in `seq` order to every subscriber on
@@ -103,7 +102,7 @@ export class RedisOrderedChannel extends OrderedChannel {
     this.subscriber.on('message', (channel: string, payload: string) => {
       if (channel === this.channel) handler(payload);
     });
-    await subscribeSafely(this.subscriber, this.channel);
+    await this.subscriber.subscribe(this.channel);
   }
 }
 

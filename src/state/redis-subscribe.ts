@@ -1,25 +1,40 @@
 import type Redis from 'ioredis';
 
+/** The commands that put a connection in subscriber mode. */
+const SUBSCRIBING = ['subscribe', 'psubscribe', 'ssubscribe'] as const;
+
 /**
- * SUBSCRIBE, issued only when ioredis can take it safely. ioredis 5 writes a SUBSCRIBE that comes
- * while a connection is in its handshake (status `connect`: CLIENT SETNAME, then the INFO ready
+ * Makes `conn`'s SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE wait out the connection's handshake, whoever
+ * calls them (the fan-out channel, the Socket.IO adapter). ioredis 5 writes such a command that comes
+ * while the connection is in its handshake (status `connect`: CLIENT SETNAME, then the INFO ready
  * check) straight to the socket; its reply puts the connection in subscriber mode, the ready check
  * is then refused ("Connection in subscriber mode"), and the reconnect that follows does not restore
  * the subscription, although the call resolved (redis/ioredis#2037, fixed in ioredis 6). Before the
  * handshake the command waits in the offline queue, and after it the connection is ready: both are
- * safe, so this waits out the handshake only.
+ * safe, so only the handshake is waited out.
  */
-export async function subscribeSafely(conn: Redis, ...channels: string[]): Promise<void> {
-  while (conn.status === 'connect') {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        conn.off('ready', done);
-        conn.off('close', done);
-        resolve();
-      };
-      conn.once('ready', done);
-      conn.once('close', done);
+export function guardSubscriptions(conn: Redis): Redis {
+  for (const name of SUBSCRIBING) {
+    const original = conn[name] as (...args: unknown[]) => Promise<unknown>;
+    Object.defineProperty(conn, name, {
+      configurable: true,
+      value: async (...args: unknown[]) => {
+        while (conn.status === 'connect') await handshakeOver(conn);
+        return original.apply(conn, args);
+      },
     });
   }
-  await conn.subscribe(...channels);
+  return conn;
+}
+
+function handshakeOver(conn: Redis): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      conn.off('ready', done);
+      conn.off('close', done);
+      resolve();
+    };
+    conn.once('ready', done);
+    conn.once('close', done);
+  });
 }

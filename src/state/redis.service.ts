@@ -9,6 +9,7 @@ import Redis, { Cluster } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { redisConnectionPlan } from './redis-options';
+import { guardSubscriptions } from './redis-subscribe';
 
 /** How long the boot waits for Redis before it serves on in-process state (and joins Redis when it comes). */
 const BOOT_WAIT_MS = 5000;
@@ -54,6 +55,8 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
    */
   duplicate(name: string, opts: { subscriber?: boolean } = {}): Redis {
     const conn = this.connect(name, true, opts.subscriber ? null : 2);
+    // A subscription made during the connection's handshake would be lost (redis-subscribe.ts).
+    if (opts.subscriber) guardSubscriptions(conn);
     this.extra.push(conn);
     return conn;
   }

@@ -32,12 +32,14 @@ function isFree(port: number): Promise<boolean> {
 /**
  * A free port below the ephemeral range (Linux: 32768-60999) that freePort() and outgoing
  * connections draw from: a server that is down for a while (RedisServer between stop() and
- * restart()) does not see its port taken by another test meanwhile.
+ * restart()) does not see its port taken by another test meanwhile. So is the port + 10000 that
+ * a cluster node binds for its bus (a bus port in the ephemeral range was taken now and then under
+ * load, and the node did not start).
  */
 async function freeFixedPort(): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    if (await isFree(port)) return port;
+    const port = 20_000 + Math.floor(Math.random() * (32_768 - 30_000));
+    if ((await isFree(port)) && (await isFree(port + 10_000))) return port;
   }
 }
 
