@@ -947,6 +947,32 @@ describe('business administration and bad input', () => {
     assert.deepEqual([vy.status, vy.queuePosition], ['queued', 1]);
   });
 
+  it('a conversation not routed yet is not in the queue: a drain in between (an agent coming online) does not assign it while closed', async (t) => {
+    // Seen once under load: an agent's presence drained the business between a new conversation's
+    // insert and its routing, took the unrouted conversation as the head of the queue and assigned
+    // it although the business was closed. Here the drain is run in exactly that window.
+    const now = new Date();
+    const opening = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 2, 10));
+    await putBusiness('biz-unrouted', [
+      { day: DAYS[(opening.getUTCDay() + 6) % 7]!, open: '10:00', close: '11:00' },
+    ]);
+    await putAgent('biz-unrouted', 'unrouted.agent', 1);
+    const agent = await user(t, 'unrouted.agent', true);
+    await waitPresence('biz-unrouted', agent.id, 'online');
+    const routing = app.app.get(RoutingService);
+    const route = routing.route.bind(routing);
+    routing.route = async (id, at) => {
+      routing.route = route;
+      await routing.drainBusiness('biz-unrouted');
+      return route(id, at);
+    };
+    t.after(() => (routing.route = route));
+    const c = await open(await user(t, 'unrouted.customer'), 'biz-unrouted');
+    assert.equal(routing.route, route, 'the drain ran in the window');
+    assert.deepEqual([c.business.status, c.business.opensAt], ['closed', opening.toISOString()]);
+    assert.equal((await businessView('biz-unrouted')).agents[0].load, 0);
+  });
+
   it('a resolved conversation re-opened while closed waits from when it was re-opened, not from its first place', async (t) => {
     await putBusiness('biz-again', ALWAYS);
     await putAgent('biz-again', 'again.agent', 1);

@@ -258,11 +258,16 @@ export class BusinessRepository {
     await tx.query(`UPDATE conversations SET priority = $2 WHERE id = $1`, [conversationId, priority]);
   }
 
-  /** The business's queue, in routing order. */
+  /**
+   * The business's queue, in routing order. A conversation is in it once it has been routed there
+   * (`queued_at` set): a new one is inserted as 'queued' but not routed yet, and a drain that ran in
+   * between (an agent coming online) took it as the head of the queue and assigned it, even with
+   * the business closed. Routing decides it, under the business's lock.
+   */
   queue(q: Queryable, businessId: string): Promise<BusinessConversationRow[]> {
     return q.query(
       `SELECT ${BC_COLUMNS} FROM conversations
-        WHERE business_id = $1 AND business_status = 'queued'
+        WHERE business_id = $1 AND business_status = 'queued' AND queued_at IS NOT NULL
         ORDER BY (priority = 'normal'), queued_at, id`,
       [businessId],
     );
@@ -270,7 +275,8 @@ export class BusinessRepository {
 
   async queueLength(businessId: string): Promise<number> {
     const [row] = await this.db.query(
-      `SELECT count(*)::int AS n FROM conversations WHERE business_id = $1 AND business_status = 'queued'`,
+      `SELECT count(*)::int AS n FROM conversations
+        WHERE business_id = $1 AND business_status = 'queued' AND queued_at IS NOT NULL`,
       [businessId],
     );
     return row.n;
@@ -281,9 +287,10 @@ export class BusinessRepository {
     if (!conversationIds.length) return new Map();
     const rows: { id: string; position: number }[] = await this.db.query(
       `SELECT c.id, (SELECT count(*)::int FROM conversations o
-                       WHERE o.business_id = c.business_id AND o.business_status = 'queued'
+                       WHERE o.business_id = c.business_id AND o.business_status = 'queued' AND o.queued_at IS NOT NULL
                          AND ((o.priority = 'normal'), o.queued_at, o.id) <= ((c.priority = 'normal'), c.queued_at, c.id)) AS position
-         FROM conversations c WHERE c.id = ANY($1::uuid[]) AND c.business_status = 'queued'`,
+         FROM conversations c
+        WHERE c.id = ANY($1::uuid[]) AND c.business_status = 'queued' AND c.queued_at IS NOT NULL`,
       [conversationIds],
     );
     return new Map(rows.map((r) => [r.id, r.position]));

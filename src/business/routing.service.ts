@@ -189,7 +189,7 @@ export class RoutingService implements OnApplicationBootstrap {
       queue.map((q) => ({
         conversationId: q.id,
         priority: q.priority,
-        queuedAt: q.queued_at ?? new Date(0),
+        queuedAt: q.queued_at!, // the queue holds routed conversations only
       })),
       states,
     );
