@@ -460,7 +460,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     cpu: round(r.cpuMsPerSend / off.cpuMsPerSend - 1, 4),
   });
   // The goal is about 10 % sampling: judged when that ratio was measured.
-  const tenth = results[1 + ratios.indexOf(0.1)];
+  const tenth = ratios.includes(0.1) ? results[1 + ratios.indexOf(0.1)] : undefined;
   const goal = tenth && {
     goal: `at 10 % sampling, throughput within ${GOAL_RATIO * 100} % of tracing off`,
     throughputChange: rel(tenth).throughput,

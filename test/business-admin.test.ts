@@ -18,6 +18,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Socket } from 'socket.io-client';
+import { BusinessRepository } from '../src/business/business.repository';
+import { Db } from '../src/database/db';
 import { RoutingService } from '../src/business/routing.service';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
 
@@ -960,17 +962,46 @@ describe('business administration and bad input', () => {
     const agent = await user(t, 'unrouted.agent', true);
     await waitPresence('biz-unrouted', agent.id, 'online');
     const routing = app.app.get(RoutingService);
+    const repo = app.app.get(BusinessRepository);
     const route = routing.route.bind(routing);
+    let drainedWhileUnrouted = false;
     routing.route = async (id, at) => {
-      routing.route = route;
-      await routing.drainBusiness('biz-unrouted');
+      const row = await repo.findConversation(id);
+      if (row?.business_id === 'biz-unrouted' && row.queued_at === null && !drainedWhileUnrouted) {
+        await routing.drainBusiness('biz-unrouted');
+        drainedWhileUnrouted = true;
+      }
       return route(id, at);
     };
-    t.after(() => (routing.route = route));
+    t.after(() => Reflect.deleteProperty(routing, 'route'));
     const c = await open(await user(t, 'unrouted.customer'), 'biz-unrouted');
-    assert.equal(routing.route, route, 'the drain ran in the window');
+    assert.ok(drainedWhileUnrouted, 'the drain ran in the window');
     assert.deepEqual([c.business.status, c.business.opensAt], ['closed', opening.toISOString()]);
     assert.equal((await businessView('biz-unrouted')).agents[0].load, 0);
+  });
+
+  it('a conversation whose routing never happened (the instance stopped after storing it) is routed by the next open', async (t) => {
+    await putBusiness('biz-stranded', ALWAYS);
+    await putAgent('biz-stranded', 'stranded.agent', 1);
+    const agent = await user(t, 'stranded.agent', true);
+    await waitPresence('biz-stranded', agent.id, 'online');
+    const customer = await user(t, 'stranded.customer');
+    // Stored as POST /conversations stores it, and not routed (not in the queue: nothing else routes it).
+    const id = await app.app
+      .get(Db)
+      .transaction((tx) =>
+        app.app.get(BusinessRepository).createConversation(tx, randomUUID(), 'biz-stranded', customer.id),
+      )
+      .then((r) => r.id);
+    assert.equal((await businessView('biz-stranded')).agents[0].load, 0);
+    const res = await api('POST', '/conversations', customer, {
+      type: 'business',
+      businessId: 'biz-stranded',
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body)); // the existing one
+    const again = res.body;
+    assert.equal(again.id, id);
+    assert.deepEqual([again.business.status, again.business.assignedAgentId], ['assigned', agent.id]);
   });
 
   it('a resolved conversation re-opened while closed waits from when it was re-opened, not from its first place', async (t) => {

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import type { Socket } from 'socket.io-client';
 import { connectSocket, directPair, emitAck, http, testWorld, token, type TestApp } from './support/app';
-import { freePort, RedisServer, until } from './support/processes';
+import { freeFixedPort, freePort, RedisServer, until } from './support/processes';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chat-redis-topo-'));
 const servers: RedisServer[] = [];
@@ -159,22 +159,27 @@ describe('Redis Cluster (REDIS_CLUSTER=true)', () => {
   let B: TestApp;
 
   before(async () => {
-    // Each node is registered for the teardown as soon as it runs: if another fails to start, the
-    // ones that did must still be stopped (a running child keeps this file from ever ending).
-    nodes = await Promise.all(
+    // Every node that started is registered for the teardown, even when another did not start (a
+    // running child keeps this file from ever ending). The bus port is chosen like the node's own.
+    const started = await Promise.allSettled(
       [0, 1, 2].map(async () => {
-        const node = await RedisServer.start((port) => [
+        const bus = await freeFixedPort();
+        return RedisServer.start((port) => [
           '--cluster-enabled',
           'yes',
+          '--cluster-port',
+          String(bus),
           '--cluster-config-file',
           path.join(dir, `nodes-${port}.conf`),
           '--cluster-node-timeout',
           '2000',
         ]);
-        servers.push(node);
-        return node;
       }),
     );
+    for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    nodes = started.map((s) => (s as PromiseFulfilledResult<RedisServer>).value);
     const created = spawnSync(
       'redis-cli',
       [

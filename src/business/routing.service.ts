@@ -91,8 +91,7 @@ export class RoutingService implements OnApplicationBootstrap {
       this.business.createConversation(tx, uuidv7(), businessId, customerId),
     );
     const row = await this.business.findConversation(id);
-    if (created || row?.business_status === 'resolved' || row?.business_status === 'closed')
-      await this.route(id);
+    if (created || (row && needsRouting(row))) await this.route(id);
     return { conversationId: id, created };
   }
 
@@ -268,8 +267,7 @@ export class RoutingService implements OnApplicationBootstrap {
   private async onCustomerMessage(conversationId: string, senderId: string | null): Promise<void> {
     const row = await this.business.findConversation(conversationId);
     if (!row || row.customer_id !== senderId) return;
-    if (row.business_status === 'resolved' || row.business_status === 'closed')
-      await this.route(conversationId);
+    if (needsRouting(row)) await this.route(conversationId);
   }
 
   private async onPresence(userId: string, status: 'online' | 'offline'): Promise<void> {
@@ -340,4 +338,17 @@ export class RoutingService implements OnApplicationBootstrap {
       this.logger.warn({ err: err instanceof Error ? err.message : String(err), what }, 'routing failed'),
     );
   }
+}
+
+/**
+ * A conversation the customer's next open or message routes: resolved, closed, or never routed (a
+ * new one whose routing did not happen: the instance stopped, the database failed; it is not in the
+ * queue, BusinessRepository.queue, so nothing else would route it).
+ */
+function needsRouting(row: { business_status: string | null; queued_at: Date | null }): boolean {
+  return (
+    row.business_status === 'resolved' ||
+    row.business_status === 'closed' ||
+    (row.business_status === 'queued' && row.queued_at === null)
+  );
 }

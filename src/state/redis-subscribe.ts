@@ -18,9 +18,14 @@ export function guardSubscriptions(conn: Redis): Redis {
     const original = conn[name] as (...args: unknown[]) => Promise<unknown>;
     Object.defineProperty(conn, name, {
       configurable: true,
-      value: async (...args: unknown[]) => {
-        while (conn.status === 'connect') await handshakeOver(conn);
-        return original.apply(conn, args);
+      writable: true,
+      value: (...args: unknown[]): Promise<unknown> => {
+        // Outside the handshake: the command as is (its own promise, same tick, same order).
+        if (conn.status !== 'connect') return original.apply(conn, args);
+        const later = handshakeOver(conn).then(() => original.apply(conn, args));
+        // A caller with a callback hears of a failure there; the promise must not go unhandled.
+        if (typeof args[args.length - 1] === 'function') later.catch(() => undefined);
+        return later;
       },
     });
   }

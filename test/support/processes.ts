@@ -32,14 +32,13 @@ function isFree(port: number): Promise<boolean> {
 /**
  * A free port below the ephemeral range (Linux: 32768-60999) that freePort() and outgoing
  * connections draw from: a server that is down for a while (RedisServer between stop() and
- * restart()) does not see its port taken by another test meanwhile. So is the port + 10000 that
- * a cluster node binds for its bus (a bus port in the ephemeral range was taken now and then under
- * load, and the node did not start).
+ * restart()) does not see its port taken by another test meanwhile. (A cluster node's bus port is
+ * one too: `--cluster-port`, not the default port + 10000, which can fall in the ephemeral range.)
  */
-async function freeFixedPort(): Promise<number> {
+export async function freeFixedPort(): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * (32_768 - 30_000));
-    if ((await isFree(port)) && (await isFree(port + 10_000))) return port;
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (await isFree(port)) return port;
   }
 }
 
@@ -124,8 +123,11 @@ export class RedisServer {
         this.child = undefined;
         throw new Error(`port ${this.port} is taken by another redis-server (pid ${pid})`);
       }
-      if (child.exitCode !== null || Date.now() > deadline)
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        this.child = undefined;
         throw new Error(`redis-server did not start on port ${this.port}`);
+      }
       await sleep(50);
     }
   }
