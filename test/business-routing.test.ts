@@ -263,7 +263,12 @@ describe('business routing across two instances', () => {
     const theirs = [...all.values()].find((v) => v.business.assignedAgentId === 'agent.3')!;
     assert.equal((await api(1, 'POST', `/conversations/${theirs.id}/resolve`, 'agent.3')).status, 200);
     all = await views();
-    assert.equal(all.get(oldestNormal).business.status, 'assigned');
+    // Seen failing once in a few dozen loaded runs ('queued'): the business as it stood, to tell why.
+    assert.equal(
+      all.get(oldestNormal).business.status,
+      'assigned',
+      `the oldest normal one stayed queued; business: ${JSON.stringify(await business())}`,
+    );
     assert.equal(all.get(oldestNormal).business.assignedAgentId, 'agent.3');
     assert.equal(all.get(second).business.queuePosition, 1);
     const view = await business();

@@ -23,8 +23,9 @@ export function guardSubscriptions(conn: Redis): Redis {
         // Outside the handshake: the command as is (its own promise, same tick, same order).
         if (conn.status !== 'connect') return original.apply(conn, args);
         const later = handshakeOver(conn).then(() => original.apply(conn, args));
-        // A caller with a callback hears of a failure there; the promise must not go unhandled.
-        if (typeof args[args.length - 1] === 'function') later.catch(() => undefined);
+        // A caller that does not wait (the Socket.IO adapter), or hears of a failure through its
+        // callback, must not leave an unhandled rejection behind (the connection closed meanwhile).
+        later.catch(() => undefined);
         return later;
       },
     });
