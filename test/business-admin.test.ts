@@ -25,6 +25,13 @@ import { connectSocket, http, testWorld, token, type TestApp } from './support/a
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const ALWAYS = DAYS.map((day) => ({ day, open: '00:00', close: '24:00' }));
+/** 10:00 UTC, `d` days from today. */
+function day(d: number): Date {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + d, 10));
+}
+/** Opening hours of one hour, 10:00-11:00 UTC on the weekday `d` days from today (closed now). */
+const hourOn = (d: number) => ({ day: DAYS[(day(d).getUTCDay() + 6) % 7]!, open: '10:00', close: '11:00' });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -870,11 +877,7 @@ describe('business administration and bad input', () => {
 
   it('a conversation that waited while closed queues in its place when routed, and those it overtakes hear their new position', async (t) => {
     // Closed now: the only opening is in two days.
-    const now = new Date();
-    const inTwoDays = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 2, 10));
-    await putBusiness('biz-late', [
-      { day: DAYS[(inTwoDays.getUTCDay() + 6) % 7]!, open: '10:00', close: '11:00' },
-    ]);
+    await putBusiness('biz-late', [hourOn(2)]);
     await putAgent('biz-late', 'late.agent', 0);
     const early = await user(t, 'late.early', true);
     const c = await open(early, 'biz-late');
@@ -913,22 +916,14 @@ describe('business administration and bad input', () => {
   it('at opening time the waiting conversations are routed oldest first, whatever opening each was told', async (t) => {
     // Closed now. The older customer is told the business opens in two days; the hours then gain
     // tomorrow, and the newer customer is told tomorrow. At a time both are due, the older one is first.
-    const now = new Date();
-    const day = (d: number) =>
-      new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + d, 10));
-    const range = (d: number) => ({
-      day: DAYS[(day(d).getUTCDay() + 6) % 7]!,
-      open: '10:00',
-      close: '11:00',
-    });
-    await putBusiness('biz-opening', [range(2)]);
+    await putBusiness('biz-opening', [hourOn(2)]);
     await putAgent('biz-opening', 'opening.agent', 1);
     const agent = await user(t, 'opening.agent', true);
     await waitPresence('biz-opening', agent.id, 'online');
     const older = await user(t, 'opening.older');
     const x = await open(older, 'biz-opening');
     assert.deepEqual([x.business.status, x.business.opensAt], ['closed', day(2).toISOString()]);
-    await putBusiness('biz-opening', [range(1), range(2)]);
+    await putBusiness('biz-opening', [hourOn(1), hourOn(2)]);
     const newer = await user(t, 'opening.newer');
     const y = await open(newer, 'biz-opening');
     assert.deepEqual([y.business.status, y.business.opensAt], ['closed', day(1).toISOString()]);
@@ -953,11 +948,8 @@ describe('business administration and bad input', () => {
     // Seen once under load: an agent's presence drained the business between a new conversation's
     // insert and its routing, took the unrouted conversation as the head of the queue and assigned
     // it although the business was closed. Here the drain is run in exactly that window.
-    const now = new Date();
-    const opening = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 2, 10));
-    await putBusiness('biz-unrouted', [
-      { day: DAYS[(opening.getUTCDay() + 6) % 7]!, open: '10:00', close: '11:00' },
-    ]);
+    const opening = day(2);
+    await putBusiness('biz-unrouted', [hourOn(2)]);
     await putAgent('biz-unrouted', 'unrouted.agent', 1);
     const agent = await user(t, 'unrouted.agent', true);
     await waitPresence('biz-unrouted', agent.id, 'online');
@@ -1015,11 +1007,8 @@ describe('business administration and bad input', () => {
     assert.equal((await api('POST', `/conversations/${a.id}/resolve`, agent)).status, 200);
 
     // Closed now, open in two days; a new customer writes, then the returning one writes again.
-    const now = new Date();
-    const opening = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 2, 10));
-    await putBusiness('biz-again', [
-      { day: DAYS[(opening.getUTCDay() + 6) % 7]!, open: '10:00', close: '11:00' },
-    ]);
+    const opening = day(2);
+    await putBusiness('biz-again', [hourOn(2)]);
     const first = await user(t, 'again.first');
     const b = await open(first, 'biz-again');
     assert.equal(b.business.status, 'closed');
@@ -1078,15 +1067,7 @@ describe('business administration and bad input', () => {
   });
 
   it('new opening hours apply to conversations already waiting: routed at once when open now, told the new opening otherwise', async (t) => {
-    const now = new Date();
-    const day = (d: number) =>
-      new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + d, 10));
-    const range = (d: number) => ({
-      day: DAYS[(day(d).getUTCDay() + 6) % 7]!,
-      open: '10:00',
-      close: '11:00',
-    });
-    await putBusiness('biz-rehours', [range(3)]);
+    await putBusiness('biz-rehours', [hourOn(3)]);
     await putAgent('biz-rehours', 'rehours.agent', 2);
     const agent = await user(t, 'rehours.agent', true);
     await waitPresence('biz-rehours', agent.id, 'online');
@@ -1104,7 +1085,7 @@ describe('business administration and bad input', () => {
 
     // An earlier opening: both are told it.
     const since = silent.updates.length;
-    await putBusiness('biz-rehours', [range(1), range(3)]);
+    await putBusiness('biz-rehours', [hourOn(1), hourOn(3)]);
     await waitUpdate(
       silent,
       since,
