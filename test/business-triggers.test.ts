@@ -600,21 +600,22 @@ describe('business routing triggers', { concurrency: true }, () => {
       convs.map((c) => c.business.assignedAgentId),
       ['tr.a1', 'tr.a2', 'tr.a3'],
     );
-    // The business's state: its conversations, agents, participants and messages.
-    const snapshot = async () =>
-      JSON.stringify(
-        await Promise.all(
-          [
-            `SELECT id, business_status, assigned_agent_id, priority, queued_at FROM conversations
-              WHERE business_id = 't-tr' ORDER BY id`,
-            `SELECT user_id, load, last_assigned_at FROM agents WHERE business_id = 't-tr' ORDER BY 1`,
-            `SELECT p.conversation_id, p.user_id, p.role FROM participants p
-               JOIN conversations c ON c.id = p.conversation_id WHERE c.business_id = 't-tr' ORDER BY 1, 2`,
-            `SELECT count(*)::int AS n FROM messages m
-               JOIN conversations c ON c.id = m.conversation_id WHERE c.business_id = 't-tr'`,
-          ].map(async (q) => (await sql.query(q)).rows),
-        ),
-      );
+    // The business's state: its conversations, agents, participants and messages. One query after
+    // another: `sql` is one client (pg 9 refuses a query while another runs on it).
+    const snapshot = async () => {
+      const rows: unknown[] = [];
+      for (const q of [
+        `SELECT id, business_status, assigned_agent_id, priority, queued_at FROM conversations
+          WHERE business_id = 't-tr' ORDER BY id`,
+        `SELECT user_id, load, last_assigned_at FROM agents WHERE business_id = 't-tr' ORDER BY 1`,
+        `SELECT p.conversation_id, p.user_id, p.role FROM participants p
+           JOIN conversations c ON c.id = p.conversation_id WHERE c.business_id = 't-tr' ORDER BY 1, 2`,
+        `SELECT count(*)::int AS n FROM messages m
+           JOIN conversations c ON c.id = m.conversation_id WHERE c.business_id = 't-tr'`,
+      ])
+        rows.push((await sql.query(q)).rows);
+      return JSON.stringify(rows);
+    };
 
     // To a full agent: 409, nothing changes.
     const before = await snapshot();
