@@ -367,10 +367,12 @@ describe('Dockerfile', () => {
       before.some((l) => /^RUN .*npm run build\b/.test(l)),
       'npm run build',
     );
-    assert.match(runtime.lines[0]!, /^FROM (node:20-bookworm-slim|node:20[\w.-]*alpine|\$\{NODE_IMAGE\})/);
+    // Node 24, the maintained LTS line (20 reached its end of life on 2026-04-30); the suite runs on
+    // 20 (CI) and was run whole on 24 (README, Deploy).
+    assert.match(runtime.lines[0]!, /^FROM (node:24-bookworm-slim|node:24[\w.-]*alpine|\$\{NODE_IMAGE\})/);
     const arg = lines.find((l) => l.startsWith('ARG NODE_IMAGE='));
     if (runtime.lines[0]!.includes('${NODE_IMAGE}'))
-      assert.match(arg ?? '', /=node:20[\w.-]*(bookworm-slim|alpine)/);
+      assert.match(arg ?? '', /=node:24[\w.-]*(bookworm-slim|alpine)/);
   });
 
   it('the runtime stage runs as a non-root user', () => {
