@@ -8,13 +8,16 @@
  * HTTP for `--seconds`; the modes take turns round after round (rotating which goes first), so a
  * change in machine load hits them alike. Reported: sends per second and latency percentiles,
  * pooled over the rounds; the instance's CPU time per send (from /proc: less sensitive than
- * throughput to what else the machine runs); and what reached the receiver per send.
+ * throughput to what else the machine runs), during its turns and over the whole run (which
+ * includes what it exports between its turns), and how much of it ran outside the main thread
+ * (V8's garbage collector and compilers); and what reached the receiver per send.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
@@ -49,8 +52,15 @@ export const tracingCostHelp = `tracing-cost flags:
                     counts the exported spans by name, per sampled send)
   --transport T     rest (POST /conversations/:id/messages, default) or socket (message:send with ack)
   --ratios R,R      the sampling ratios measured beside tracing off (default 0.1,1; e.g. 0,0.1: what
-                    tracing costs with nothing sampled; off: a second untraced instance, the control)
-  --cpu-prof DIR    write a V8 CPU profile of each instance into DIR (bench/profile-summary.ts reads it)`;
+                    tracing costs with nothing sampled; off: a second untraced instance, the control;
+                    als: an untraced instance with an AsyncLocalStorage enabled, what tracing's
+                    context manager costs the process by itself)
+                    primed: tracing on with nothing sampled (parentbased_traceidratio 0) but one
+                    send, sampled by its traceparent, before the warm-up: what stays switched on
+  --cpu-prof DIR    write a V8 CPU profile of each instance into DIR (bench/profile-summary.ts reads it)
+  --node-args "A B" extra node options for every instance (e.g. "--trace-gc", "--max-opt=2"); each
+                    instance's stdout (the service's logs, what V8 prints) then goes to a file in
+                    the system's temporary directory, named in the log`;
 
 export const tracingCostScenario: Scenario = {
   name: 'tracing-cost',
@@ -67,6 +77,7 @@ export const tracingCostScenario: Scenario = {
     'cpu-prof': { type: 'string' },
     transport: { type: 'string' },
     ratios: { type: 'string' },
+    'node-args': { type: 'string' },
   },
   run,
 };
@@ -76,7 +87,14 @@ interface Mode {
   sampling: string;
   /** Tracing on, with these variables beside the exporter's (undefined: tracing off). */
   env?: Record<string, string>;
+  /** Variables of the instance whatever its tracing (`als`: the preload). */
+  processEnv?: Record<string, string>;
+  /** Sends one sampled message (a `traceparent` with flags 01) before the warm-up. */
+  prime?: boolean;
 }
+
+/** The preload of the `als` mode: an AsyncLocalStorage enabled, no tracing. */
+const ALS_PRELOAD = path.join(__dirname, 'lib', 'async-local-storage-on.cjs');
 
 /**
  * The dummy OTLP/HTTP receiver: answers 200 to everything and counts what it got, per instance (each
@@ -150,8 +168,32 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
+/**
+ * CPU time (user + system) of a process's main thread and of all its other threads (V8's garbage
+ * collector and compilers, the libuv pool), in ms, from /proc.
+ */
+function threadCpuMs(pid: number | undefined): { main: number; others: number } {
+  const out = { main: 0, others: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      if (tid === String(pid)) out.main += ms;
+      else out.others += ms;
+    }
+  } catch {
+    return { main: NaN, others: NaN };
+  }
+  return out;
+}
+
 /** One instance of the service as a child process. */
-async function startInstance(env: Record<string, string>, ctx: ScenarioContext, profileDir?: string) {
+async function startInstance(
+  env: Record<string, string>,
+  ctx: ScenarioContext,
+  options: { profileDir?: string; nodeArgs: string[]; outputFile?: string },
+) {
   const port = await new Promise<number>((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -163,14 +205,21 @@ async function startInstance(env: Record<string, string>, ctx: ScenarioContext, 
   const base = { ...process.env };
   for (const key of Object.keys(base))
     if (/^(OTEL_|DATABASE_|REDIS_|JWT_|PORT$|HOST$)/.test(key)) delete base[key];
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
+  const profile = options.profileDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.profileDir)}`]
+    : [];
   const child: ChildProcess = spawn(
     process.execPath,
-    [...profile, '-r', '@swc-node/register', 'src/main.ts'],
+    [...profile, ...options.nodeArgs, '-r', '@swc-node/register', 'src/main.ts'],
     {
       cwd: ROOT,
       env: { ...base, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: [
+        'ignore',
+        // The service logs to stdout; what V8 prints (--node-args --trace-gc, …) goes there too.
+        options.outputFile ? openSync(options.outputFile, 'w') : 'ignore',
+        'pipe',
+      ],
     },
   );
   let errors = '';
@@ -189,7 +238,13 @@ async function startInstance(env: Record<string, string>, ctx: ScenarioContext, 
     if (Date.now() > deadline) throw new Error(`an instance was not ready after 60 s:\n${errors}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, stop, output: () => errors, cpuMs: () => cpuMs(child.pid) };
+  return {
+    url,
+    stop,
+    output: () => errors,
+    cpuMs: () => cpuMs(child.pid),
+    threadCpuMs: () => threadCpuMs(child.pid),
+  };
 }
 
 interface Sender {
@@ -265,6 +320,25 @@ async function openSender(
   return Object.assign(send, { close: () => socket.close() });
 }
 
+/** One `message:send` whose trace context says sampled: the instance's first sampled operation. */
+async function primeWithOneSampledSend(s: Sender): Promise<void> {
+  const socket = io(s.url, { transports: ['websocket'], reconnection: false, auth: { token: s.token } });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  const traceparent = `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+  const ack = (await socket
+    .timeout(10_000)
+    .emitWithAck(
+      'message:send',
+      { conversationId: s.conversationId, clientMessageId: randomUUID(), content: { text: 'primer' } },
+      { traceparent },
+    )) as { ok: boolean };
+  socket.close();
+  if (!ack.ok) throw new Error(`the sampled send failed: ${JSON.stringify(ack)}`);
+}
+
 interface ModeResult {
   mode: string;
   sampling: string;
@@ -274,6 +348,13 @@ interface ModeResult {
   perRound: number[];
   /** CPU time of the instance per send (user + system), over the measurements. */
   cpuMsPerSend: number;
+  /**
+   * CPU time of the instance per send over the whole run (warm-up, turns, the pauses between its
+   * turns, where some of its spans are exported, and the last export).
+   */
+  cpuMsPerSendOfRun: number;
+  /** The part of that CPU time spent outside the main thread (V8's collector and compilers). */
+  offMainThreadShare: number;
   /** Sends per batched transaction, over the instance's life (warm-up included). */
   sendsPerBatch: number;
   cpuPerRound: number[];
@@ -300,26 +381,47 @@ async function run(flags: Flags, ctx: ScenarioContext) {
   const protocol = typeof flags.protocol === 'string' ? flags.protocol : 'http/protobuf';
   const profileDir = typeof flags['cpu-prof'] === 'string' ? flags['cpu-prof'] : undefined;
   const transport: Transport = flags.transport === 'socket' ? 'socket' : 'rest';
+  const nodeArgs =
+    typeof flags['node-args'] === 'string' ? flags['node-args'].split(' ').filter(Boolean) : [];
 
   // `off` in the list: a second instance without tracing, the control (an A/A comparison shows
   // what the method itself varies).
   const ratios = (typeof flags.ratios === 'string' ? flags.ratios : '0.1,1')
     .split(',')
-    .map((r) => (r.trim() === 'off' ? ('off' as const) : Number(r.trim())));
-  if (!ratios.length || ratios.some((r) => r !== 'off' && (!Number.isFinite(r) || r < 0 || r > 1)))
+    .map((r) =>
+      r.trim() === 'off' || r.trim() === 'als' || r.trim() === 'primed'
+        ? (r.trim() as 'off' | 'als' | 'primed')
+        : Number(r.trim()),
+    );
+  if (!ratios.length || ratios.some((r) => typeof r === 'number' && (!Number.isFinite(r) || r < 0 || r > 1)))
     throw new Error(
-      `--ratios: numbers between 0 and 1 or off, comma separated (got ${String(flags.ratios)})`,
+      `--ratios: numbers between 0 and 1, off or als, comma separated (got ${String(flags.ratios)})`,
     );
   const modes: Mode[] = [
     { name: 'off', sampling: '—' },
-    ...ratios.map((r) =>
+    ...ratios.map((r): Mode =>
       r === 'off'
         ? { name: 'off (control)', sampling: '—' }
-        : {
-            name: `on, ${round(r * 100, 1)} %`,
-            sampling: `traceidratio ${r}`,
-            env: { OTEL_TRACES_SAMPLER_ARG: String(r) },
-          },
+        : r === 'primed'
+          ? {
+              name: 'on, 0 %, one sampled send',
+              sampling: 'parentbased_traceidratio 0',
+              env: { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' },
+              prime: true,
+            }
+          : r === 'als'
+            ? {
+                name: 'off + AsyncLocalStorage',
+                sampling: '—',
+                processEnv: {
+                  NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${ALS_PRELOAD}`.trim(),
+                },
+              }
+            : {
+                name: `on, ${round(r * 100, 1)} %`,
+                sampling: `traceidratio ${r}`,
+                env: { OTEL_TRACES_SAMPLER_ARG: String(r) },
+              },
     ),
   ];
   const serviceOf = (m: number) => `chat-bench-mode${m}x`;
@@ -345,6 +447,12 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     ROUTING_SWEEP_S: '0',
   };
   ctx.log(`starting ${modes.length} instances (${modes.map((m) => m.name).join(', ')})`);
+  const outputOf = (m: number) =>
+    nodeArgs.length ? path.join(tmpdir(), `tracing-cost-${process.pid}-mode${m}.out`) : undefined;
+  if (nodeArgs.length)
+    ctx.log(
+      `node ${nodeArgs.join(' ')}: each instance's stdout in ${outputOf(0)} (mode0 … mode${modes.length - 1})`,
+    );
   const instances = [];
   for (const [m, mode] of modes.entries())
     instances.push(
@@ -355,9 +463,14 @@ async function run(flags: Flags, ctx: ScenarioContext) {
           // deliver (and, traced, make spans for) the others' messages while they are measured.
           REDIS_KEY_PREFIX: `bench${randomBytes(3).toString('hex')}m${m}:`,
           ...(mode.env ? { ...otlp(m), ...mode.env } : {}),
+          ...mode.processEnv,
         },
         ctx,
-        profileDir,
+        {
+          profileDir,
+          nodeArgs,
+          outputFile: outputOf(m),
+        },
       ),
     );
 
@@ -376,7 +489,11 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     clients.push(mine);
   }
 
+  for (const [m, mode] of modes.entries()) if (mode.prime) await primeWithOneSampledSend(clients[m]![0]!);
+
   const allSends = modes.map(() => 0);
+  const cpuAtStart = instances.map((instance) => instance.cpuMs());
+  const threadsAtStart = instances.map((instance) => instance.threadCpuMs());
   if (warmup)
     for (const [m, mode] of modes.entries()) {
       ctx.log(`warm-up: ${mode.name}, ${warmup} s`);
@@ -414,6 +531,16 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     }
   }
   const loadAfter = loadAverage();
+  // What a traced instance still buffers is exported within OTEL_BSP_SCHEDULE_DELAY (5 s), some of
+  // it between its turns: counted in the CPU of the whole run, which waits for it here.
+  await new Promise((resolve) => setTimeout(resolve, 6_000));
+  const cpuOfRun = instances.map((instance, m) => instance.cpuMs() - cpuAtStart[m]!);
+  const offMainThreadShare = instances.map((instance, m) => {
+    const now = instance.threadCpuMs();
+    const main = now.main - threadsAtStart[m]!.main;
+    const others = now.others - threadsAtStart[m]!.others;
+    return round(others / Math.max(1, main + others), 3);
+  });
   // Sends per batch (the batched send path): CPU per send depends on it, so it must not differ.
   const perBatch: number[] = [];
   for (const instance of instances) {
@@ -435,6 +562,8 @@ async function run(flags: Flags, ctx: ScenarioContext) {
       errors: s.errors,
       perRound: s.perRound,
       cpuMsPerSend: round(s.cpuMs / Math.max(1, s.sends), 3),
+      cpuMsPerSendOfRun: round(cpuOfRun[m]! / Math.max(1, allSends[m]!), 3),
+      offMainThreadShare: offMainThreadShare[m]!,
       sendsPerBatch: perBatch[m]!,
       cpuPerRound: s.cpuPerRound,
       exported: (() => {
@@ -458,6 +587,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     throughput: round(r.sendsPerSecond / off.sendsPerSecond - 1, 4),
     p99: round(r.latency.p99 / off.latency.p99 - 1, 4),
     cpu: round(r.cpuMsPerSend / off.cpuMsPerSend - 1, 4),
+    cpuOfRun: round(r.cpuMsPerSendOfRun / off.cpuMsPerSendOfRun - 1, 4),
   });
   // The goal is about 10 % sampling: judged when that ratio was measured.
   const tenth = ratios.includes(0.1) ? results[1 + ratios.indexOf(0.1)] : undefined;
@@ -485,6 +615,9 @@ async function run(flags: Flags, ctx: ScenarioContext) {
         'max ms',
         'CPU ms/send',
         'CPU vs off',
+        'run CPU ms/send',
+        'vs off',
+        'off main thread',
         'errors',
         'OTLP bytes/send',
         'sends/batch',
@@ -500,6 +633,9 @@ async function run(flags: Flags, ctx: ScenarioContext) {
         r.latency.max,
         r.cpuMsPerSend,
         r === off ? '—' : `${(rel(r).cpu * 100).toFixed(1)} %`,
+        r.cpuMsPerSendOfRun,
+        r === off ? '—' : `${(rel(r).cpuOfRun * 100).toFixed(1)} %`,
+        `${(r.offMainThreadShare * 100).toFixed(1)} %`,
         r.errors,
         r.exported.bytesPerSend,
         r.sendsPerBatch,
