@@ -54,9 +54,9 @@ export const tracingCostHelp = `tracing-cost flags:
   --ratios R,R      the sampling ratios measured beside tracing off (default 0.1,1; e.g. 0,0.1: what
                     tracing costs with nothing sampled; off: a second untraced instance, the control;
                     als: an untraced instance with an AsyncLocalStorage enabled, what tracing's
-                    context manager costs the process by itself)
-                    primed: tracing on with nothing sampled (parentbased_traceidratio 0) but one
-                    send, sampled by its traceparent, before the warm-up: what stays switched on
+                    context manager costs the process by itself; primed: tracing on with nothing
+                    sampled (parentbased_traceidratio 0) but one send, sampled by its traceparent,
+                    before the warm-up: what stays switched on)
   --cpu-prof DIR    write a V8 CPU profile of each instance into DIR (bench/profile-summary.ts reads it)
   --node-args "A B" extra node options for every instance (e.g. "--trace-gc", "--max-opt=2"); each
                     instance's stdout (the service's logs, what V8 prints) then goes to a file in
@@ -395,7 +395,7 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     );
   if (!ratios.length || ratios.some((r) => typeof r === 'number' && (!Number.isFinite(r) || r < 0 || r > 1)))
     throw new Error(
-      `--ratios: numbers between 0 and 1, off or als, comma separated (got ${String(flags.ratios)})`,
+      `--ratios: numbers between 0 and 1, off, als or primed, comma separated (got ${String(flags.ratios)})`,
     );
   const modes: Mode[] = [
     { name: 'off', sampling: '—' },

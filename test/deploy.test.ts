@@ -368,7 +368,7 @@ describe('Dockerfile', () => {
       'npm run build',
     );
     // Node 24, the maintained LTS line (20 reached its end of life on 2026-04-30); the suite runs on
-    // 20 (CI) and was run whole on 24 (README, Deploy).
+    // 20 (CI) and was run whole on 24 (README, Quick start).
     assert.match(runtime.lines[0]!, /^FROM (node:24-bookworm-slim|node:24[\w.-]*alpine|\$\{NODE_IMAGE\})/);
     const arg = lines.find((l) => l.startsWith('ARG NODE_IMAGE='));
     if (runtime.lines[0]!.includes('${NODE_IMAGE}'))

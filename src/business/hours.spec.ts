@@ -442,7 +442,7 @@ describe('opening hours: validateHours and time zones', () => {
       'Etc/GMT+2',
     ])
       assert.equal(isValidTimeZone(zone), true, zone);
-    // UTC offsets are refused on every runtime (Node 22 and later's Intl accepts them as zones).
+    // UTC offsets are refused on every runtime (Node 24's Intl accepts them as zones, Node 20's does not).
     for (const zone of [
       'Mars/Olympus_Mons',
       'Europe/Atlantis',

@@ -15,13 +15,13 @@ export interface OpeningRange {
 
 const TIME = /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/;
 
-/** A UTC offset (`+02:00`, `-0500`, `+02`): not a zone name, though Intl accepts it from Node 22 on. */
+/** A UTC offset (`+02:00`, `-0500`, `+02`): not a zone name, though Node 24's Intl accepts it as one. */
 const UTC_OFFSET = /^[+\-\u2212]\d/;
 
 /**
  * An IANA time zone name (`Europe/Berlin`, `UTC`, `Etc/GMT+2`) the runtime knows. A bare UTC offset is
  * refused whatever the runtime: a business's hours follow its zone's daylight-saving rules, which an
- * offset does not have (and Node 20's Intl refuses offsets, Node 22's and later accept them).
+ * offset does not have (Node 20's Intl refuses offsets, Node 24's accepts them).
  */
 export function isValidTimeZone(zone: string): boolean {
   return !UTC_OFFSET.test(zone) && IANAZone.isValidZone(zone);
