@@ -22,9 +22,17 @@ async function bootstrap(): Promise<void> {
   const { resolveDatabaseUrl } =
     require('./database/database-url') as typeof import('./database/database-url');
   const { createApp } = require('./app') as typeof import('./app');
+  const { Logger } = require('@nestjs/common') as typeof import('@nestjs/common');
+  const { MetricsService } =
+    require('./observability/metrics.service') as typeof import('./observability/metrics.service');
+  const { keepServingOnUnhandledRejections } =
+    require('./observability/process-errors') as typeof import('./observability/process-errors');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const db = await resolveDatabaseUrl(config, (line) => console.error(line));
   const app = await createApp({ config, databaseUrl: db.url });
+  // A stray rejected promise is logged and counted, not the end of every connection here.
+  const metrics = app.get(MetricsService);
+  keepServingOnUnhandledRejections(new Logger('Process'), () => metrics.unhandledRejections.inc());
   // A shutdown that cannot finish (a query stuck behind a lock, a dependency that never answers)
   // must not outlive the orchestrator's grace period: after SHUTDOWN_TIMEOUT_MS the process exits anyway.
   for (const signal of ['SIGTERM', 'SIGINT'] as const)

@@ -25,6 +25,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly unhandledRejections = new Counter({
+    name: 'chat_unhandled_rejections_total',
+    help: 'Promise rejections nobody handled (bugs; logged, and the instance keeps serving)',
+    registers: [this.registry],
+  });
+
   readonly socketConnections = new Gauge({
     name: 'chat_socket_connections',
     help: 'Socket.IO connections open on this instance',
