@@ -996,6 +996,43 @@ describe('business administration and bad input', () => {
     assert.deepEqual([again.business.status, again.business.assignedAgentId], ['assigned', agent.id]);
   });
 
+  it('two conversations queued within one millisecond: the one told position 1 is assigned first', async (t) => {
+    await putBusiness('biz-same-ms', ALWAYS);
+    await putAgent('biz-same-ms', 'samems.agent', 1);
+    // Nobody online: both wait.
+    const [a, b] = [await user(t, 'samems.a'), await user(t, 'samems.b')];
+    const ids = [(await open(a, 'biz-same-ms')).id, (await open(b, 'biz-same-ms')).id].sort();
+    const [low, high] = ids as [string, string];
+    // Queued in one millisecond, the higher id 800 µs earlier: the queue (to the microsecond) has it
+    // first, while the dates JavaScript reads are equal (and a re-sort by id put the other first).
+    const db = app.app.get(Db);
+    await db.query(`UPDATE conversations SET queued_at = $2 WHERE id = $1`, [
+      high,
+      '2026-01-05T10:00:00.000100Z',
+    ]);
+    await db.query(`UPDATE conversations SET queued_at = $2 WHERE id = $1`, [
+      low,
+      '2026-01-05T10:00:00.000900Z',
+    ]);
+    const viewOf = async (id: string) => {
+      for (const u of [a, b]) {
+        const res = await api('GET', `/conversations/${id}`, u);
+        if (res.status === 200) return res.body;
+      }
+      throw new Error(`no view of ${id}`);
+    };
+    assert.equal((await viewOf(high)).business.queuePosition, 1);
+    assert.equal((await viewOf(low)).business.queuePosition, 2);
+
+    // The agent comes online: one free place, for the conversation at position 1.
+    const agent = await user(t, 'samems.agent', true);
+    await waitPresence('biz-same-ms', agent.id, 'online');
+    await until(async () => (await viewOf(high)).business.status === 'assigned', 'position 1 assigned');
+    assert.equal((await viewOf(high)).business.assignedAgentId, agent.id);
+    const other = (await viewOf(low)).business;
+    assert.deepEqual([other.status, other.queuePosition], ['queued', 1]);
+  });
+
   it('a resolved conversation re-opened while closed waits from when it was re-opened, not from its first place', async (t) => {
     await putBusiness('biz-again', ALWAYS);
     await putAgent('biz-again', 'again.agent', 1);

@@ -184,12 +184,9 @@ export class RoutingService implements OnApplicationBootstrap {
       online: online.get(a.user_id) ?? false,
       lastAssignedAt: a.last_assigned_at,
     }));
+    // In the queue's own order (the repository's ORDER BY): see drainQueue.
     const plan = drainQueue(
-      queue.map((q) => ({
-        conversationId: q.id,
-        priority: q.priority,
-        queuedAt: q.queued_at!, // the queue holds routed conversations only
-      })),
+      queue.map((q) => ({ conversationId: q.id })),
       states,
     );
     const assigned = new Set<string>();

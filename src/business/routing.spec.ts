@@ -1,7 +1,31 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { compareQueue, drainQueue, pickAgent, route, type AgentState, type QueueEntry } from './routing';
+import { drainQueue, pickAgent, route, type AgentState, type Priority } from './routing';
+
+/** A queued conversation as these tests build queues (drainQueue itself needs the id only). */
+interface QueueEntry {
+  conversationId: string;
+  priority: Priority;
+  queuedAt: Date;
+}
+
+/**
+ * Queue order: `high` before `normal`, then oldest first, then by id (a total order), at the
+ * millisecond these tests' dates have. What BusinessRepository.queue's ORDER BY does in the
+ * database (to the microsecond), and so the order drainQueue is given.
+ */
+function compareQueue(a: QueueEntry, b: QueueEntry): number {
+  const rank = (p: Priority) => (p === 'high' ? 0 : 1);
+  return (
+    rank(a.priority) - rank(b.priority) ||
+    a.queuedAt.getTime() - b.queuedAt.getTime() ||
+    (a.conversationId < b.conversationId ? -1 : a.conversationId > b.conversationId ? 1 : 0)
+  );
+}
+
+/** `queue` in queue order, as the repository gives it to drainQueue. */
+const inOrder = (queue: QueueEntry[]) => [...queue].sort(compareQueue);
 
 const agent = (
   userId: string,
@@ -106,69 +130,8 @@ describe('routing decision: pickAgent()', () => {
   });
 });
 
-describe('routing decision: compareQueue()', () => {
-  it('high before normal, then oldest, then by id', () => {
-    const q = [
-      entry('n-late', 'normal', 30),
-      entry('h-late', 'high', 40),
-      entry('n-early', 'normal', 1),
-      entry('h-early', 'high', 20),
-      entry('n-b', 'normal', 10),
-      entry('n-a', 'normal', 10),
-    ];
-    assert.deepEqual(
-      [...q].sort(compareQueue).map((e) => e.conversationId),
-      ['h-early', 'h-late', 'n-early', 'n-a', 'n-b', 'n-late'],
-    );
-  });
-
-  const queueEntry = fc.record({
-    conversationId: fc.constantFrom('c1', 'c2', 'c3', 'c4'),
-    priority: fc.constantFrom<'normal' | 'high'>('normal', 'high'),
-    queuedAt: fc.integer({ min: 0, max: 3 }).map(at),
-  });
-  const sign = (n: number) => Math.sign(n);
-  const same = (a: QueueEntry, b: QueueEntry) =>
-    a.conversationId === b.conversationId &&
-    a.priority === b.priority &&
-    a.queuedAt.getTime() === b.queuedAt.getTime();
-
-  it('property: a total order (reflexive, antisymmetric, transitive, total)', () => {
-    fc.assert(
-      fc.property(queueEntry, queueEntry, queueEntry, (a, b, c) => {
-        assert.equal(sign(compareQueue(a, a)), 0);
-        // Antisymmetric: opposite signs, and 0 only for the same entry.
-        assert.equal(sign(compareQueue(a, b)) + sign(compareQueue(b, a)), 0);
-        assert.equal(compareQueue(a, b) === 0, same(a, b));
-        // Transitive for < and <=.
-        if (compareQueue(a, b) < 0 && compareQueue(b, c) < 0) assert.ok(compareQueue(a, c) < 0);
-        if (compareQueue(a, b) <= 0 && compareQueue(b, c) <= 0) assert.ok(compareQueue(a, c) <= 0);
-      }),
-      { numRuns: 5000 },
-    );
-  });
-
-  it('property: sorting does not depend on the input order', () => {
-    fc.assert(
-      fc.property(
-        fc
-          .uniqueArray(queueEntry, { selector: (e) => e.conversationId, maxLength: 4 })
-          .chain((q) =>
-            fc.tuple(fc.constant(q), fc.shuffledSubarray(q, { minLength: q.length, maxLength: q.length })),
-          ),
-        ([q, shuffled]) =>
-          assert.deepEqual(
-            [...q].sort(compareQueue).map((e) => e.conversationId),
-            [...shuffled].sort(compareQueue).map((e) => e.conversationId),
-          ),
-      ),
-      { numRuns: 1000 },
-    );
-  });
-});
-
 describe('routing decision: drainQueue()', () => {
-  it('assigns in queue order (high first, then oldest), each pick to the least-loaded agent', () => {
+  it('assigns in the order given (the queue order), each pick to the least-loaded agent', () => {
     const queue = [
       entry('n2', 'normal', 5),
       entry('n1', 'normal', 1),
@@ -176,7 +139,7 @@ describe('routing decision: drainQueue()', () => {
       entry('n3', 'normal', 7),
     ];
     const agents = [agent('a', 0, { capacity: 2 }), agent('b', 1, { capacity: 3 })];
-    assert.deepEqual(drainQueue(queue, agents), [
+    assert.deepEqual(drainQueue(inOrder(queue), agents), [
       { conversationId: 'h1', agentId: 'a' },
       // a and b both at 1, neither ever assigned: by id.
       { conversationId: 'n1', agentId: 'a' },
@@ -230,7 +193,7 @@ describe('routing decision: drainQueue()', () => {
   it('property: never over capacity, only online agents, queue order, stops only when nobody is free', () => {
     fc.assert(
       fc.property(queue, agents, (q, pool) => {
-        const plan = drainQueue(q, pool);
+        const plan = drainQueue(inOrder(q), pool);
         const loads = new Map<string, number>(pool.map((a) => [a.userId, a.load]));
         for (const { agentId } of plan) loads.set(agentId, loads.get(agentId)! + 1);
         for (const a of pool) {
@@ -257,7 +220,7 @@ describe('routing decision: drainQueue()', () => {
   it('property: each pick is the agent pickAgent() would choose given the picks before it', () => {
     fc.assert(
       fc.property(queue, agents, (q, pool) => {
-        const plan = drainQueue(q, pool);
+        const plan = drainQueue(inOrder(q), pool);
         const state = pool.map((a) => ({ ...a }));
         for (const { agentId } of plan) {
           const expected = pickAgent(state)!;
@@ -324,7 +287,7 @@ describe('routing decision: over random sequences of events', () => {
 
         const drain = () => {
           const before = [...queue].sort(compareQueue).map((e) => e.conversationId);
-          const plan = drainQueue(queue, agents);
+          const plan = drainQueue(inOrder(queue), agents);
           assert.deepEqual(
             plan.map((p) => p.conversationId),
             before.slice(0, plan.length),
@@ -426,7 +389,7 @@ describe('routing decision: over random sequences of events', () => {
             const i = e.pick % queue.length;
             queue[i] = { ...queue[i]!, priority: 'high' };
           } else if (e.kind === 'presence') agents[e.agent % agents.length]!.online = e.online;
-          for (const p of drainQueue(queue, agents)) {
+          for (const p of drainQueue(inOrder(queue), agents)) {
             agents.find((a) => a.userId === p.agentId)!.load++;
             assigned.push(p);
             queue = queue.filter((q) => q.conversationId !== p.conversationId);
@@ -439,34 +402,17 @@ describe('routing decision: over random sequences of events', () => {
   });
 });
 
-describe('routing decision: queue order against its definition', () => {
+describe('routing decision: drainQueue keeps the order it is given', () => {
   const entry = fc.record({
     conversationId: fc.constantFrom('0190a', '0190b', '0190c', '01a00', 'ffff0'),
     priority: fc.constantFrom<'normal' | 'high'>('normal', 'high'),
     queuedAt: fc.integer({ min: 0, max: 3 }).map(at),
   });
-  /** The order as the queue's SQL states it: ORDER BY (priority = 'normal'), queued_at, id. */
-  const key = (e: QueueEntry): [number, number, string] => [
-    e.priority === 'normal' ? 1 : 0,
-    e.queuedAt.getTime(),
-    e.conversationId,
-  ];
-  const lexicographic = (a: QueueEntry, b: QueueEntry): number => {
-    const [x, y] = [key(a), key(b)];
-    for (let i = 0; i < 3; i++) if (x[i]! !== y[i]!) return x[i]! < y[i]! ? -1 : 1;
-    return 0;
-  };
 
-  it('property: high before normal, then oldest first, then by id, exactly', () => {
-    fc.assert(
-      fc.property(entry, entry, (a, b) => {
-        assert.equal(Math.sign(compareQueue(a, b)), lexicographic(a, b));
-      }),
-      { numRuns: 3000 },
-    );
-  });
-
-  it('property: drainQueue hands out conversations in that order, whatever order the queue comes in', () => {
+  // The database orders the queue to the microsecond; two conversations queued in one millisecond
+  // have equal JavaScript dates. Re-sorting them by id disagreed with the positions customers were
+  // told (the business-routing flake): drainQueue must hand out exactly the head it is given.
+  it('property: the assigned conversations are the head of the queue as given, in that order', () => {
     fc.assert(
       fc.property(
         fc.uniqueArray(entry, { selector: (e) => e.conversationId, maxLength: 5 }),
@@ -475,10 +421,7 @@ describe('routing decision: queue order against its definition', () => {
           const plan = drainQueue(q, [agent('a', 0, { capacity })]);
           assert.deepEqual(
             plan.map((p) => p.conversationId),
-            [...q]
-              .sort(lexicographic)
-              .slice(0, capacity)
-              .map((e) => e.conversationId),
+            q.slice(0, capacity).map((e) => e.conversationId),
           );
         },
       ),

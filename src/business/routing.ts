@@ -10,12 +10,6 @@ export interface AgentState {
 
 export type Priority = 'normal' | 'high';
 
-export interface QueueEntry {
-  conversationId: string;
-  priority: Priority;
-  queuedAt: Date;
-}
-
 export type RoutingDecision =
   { kind: 'closed'; opensAt: Date | null } | { kind: 'assign'; agentId: string } | { kind: 'queue' };
 
@@ -42,27 +36,23 @@ function byPreference(a: AgentState, b: AgentState): number {
   );
 }
 
-/** Queue order: `high` before `normal`, then oldest first, then by id (a total order). */
-export function compareQueue(a: QueueEntry, b: QueueEntry): number {
-  const rank = (p: Priority) => (p === 'high' ? 0 : 1);
-  return (
-    rank(a.priority) - rank(b.priority) ||
-    a.queuedAt.getTime() - b.queuedAt.getTime() ||
-    (a.conversationId < b.conversationId ? -1 : a.conversationId > b.conversationId ? 1 : 0)
-  );
-}
-
 /**
  * Pairs the head of the queue with free agents while both last: what to assign when capacity frees
  * (an agent comes online, resolves, or is added). Each pick sees the loads of the picks before it.
+ *
+ * `queue` is in queue order, head first, as `BusinessRepository.queue` reads it: `high` before
+ * `normal`, then oldest first to the microsecond, then by id; the same order as the positions
+ * customers are told. It is not sorted again here: a JavaScript date holds milliseconds, and a
+ * re-sort broke ties between conversations queued within one millisecond by id, so the customer
+ * told "number 1" could be passed over.
  */
 export function drainQueue(
-  queue: QueueEntry[],
+  queue: { conversationId: string }[],
   agents: AgentState[],
 ): { conversationId: string; agentId: string }[] {
   const pool = agents.map((a) => ({ ...a }));
   const out: { conversationId: string; agentId: string }[] = [];
-  for (const entry of [...queue].sort(compareQueue)) {
+  for (const entry of queue) {
     const agent = pickAgent(pool);
     if (!agent) break;
     agent.load++;
