@@ -80,8 +80,8 @@ export class BusinessRepository {
     return byUser;
   }
 
-  async upsertAgent(businessId: string, userId: string, capacity: number): Promise<void> {
-    await this.db.query(
+  async upsertAgent(q: Queryable, businessId: string, userId: string, capacity: number): Promise<void> {
+    await q.query(
       `INSERT INTO agents (business_id, user_id, capacity) VALUES ($1, $2, $3)
        ON CONFLICT (business_id, user_id) DO UPDATE SET capacity = EXCLUDED.capacity`,
       [businessId, userId, capacity],

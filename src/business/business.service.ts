@@ -68,7 +68,10 @@ export class BusinessService {
   /** Adds an agent or changes their capacity; freed capacity is used at once. */
   async putAgent(businessId: string, userId: string, input: AgentPutDto): Promise<BusinessView> {
     if (!(await this.business.find(this.db, businessId))) throw notFound('Business');
-    await this.business.upsertAgent(businessId, userId, input.capacity ?? 5);
+    // Under the business's routing lock: a drain plans with the capacities it read under that lock.
+    await this.routing.inBusiness(businessId, (tx) =>
+      this.business.upsertAgent(tx, businessId, userId, input.capacity ?? 5),
+    );
     await this.routing.drainBusiness(businessId);
     return this.get(businessId);
   }

@@ -20,8 +20,8 @@ const UTC_OFFSET = /^[+\-\u2212]\d/;
 
 /**
  * An IANA time zone name (`Europe/Berlin`, `UTC`, `Etc/GMT+2`) the runtime knows. A bare UTC offset is
- * refused whatever the runtime: a business's hours follow its zone's daylight-saving rules, which an
- * offset does not have (Node 20's Intl refuses offsets, Node 24's accepts them).
+ * refused whatever the runtime, so that the same business is valid on every Node version (Node 20's
+ * Intl refuses offsets, Node 24's accepts them); a fixed offset is still available as `Etc/GMT-2`.
  */
 export function isValidTimeZone(zone: string): boolean {
   return !UTC_OFFSET.test(zone) && IANAZone.isValidZone(zone);

@@ -191,7 +191,9 @@ export class RoutingService implements OnApplicationBootstrap {
     );
     const assigned = new Set<string>();
     for (const { conversationId, agentId } of plan) {
-      if (!(await this.business.claimCapacity(tx, changes.businessId, agentId))) continue;
+      // Capacities change under the same lock, so a claim should not fail; if one does, stop rather
+      // than pass over the head of the queue (the next drain takes it up).
+      if (!(await this.business.claimCapacity(tx, changes.businessId, agentId))) break;
       await this.business.setAssigned(tx, conversationId, agentId);
       await this.system(
         tx,

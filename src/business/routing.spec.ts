@@ -286,11 +286,12 @@ describe('routing decision: over random sequences of events', () => {
         let n = 0;
 
         const drain = () => {
-          const before = [...queue].sort(compareQueue).map((e) => e.conversationId);
-          const plan = drainQueue(inOrder(queue), agents);
+          // The model keeps its queue unsorted; the repository hands the drain the queue in order.
+          const ordered = inOrder(queue);
+          const plan = drainQueue(ordered, agents);
           assert.deepEqual(
             plan.map((p) => p.conversationId),
-            before.slice(0, plan.length),
+            ordered.slice(0, plan.length).map((e) => e.conversationId),
             'the head of the queue, in order',
           );
           for (const { conversationId, agentId } of plan) {
