@@ -48,7 +48,16 @@ describe('a promise rejection nobody handled', () => {
       const line = instance.output
         .split('\n')
         .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string; stack: string } })
+        .flatMap((l) => {
+          // stdout and stderr are one stream here: a line may be cut by another's write.
+          try {
+            return [
+              JSON.parse(l) as { level: number; msg: string; err?: { message: string; stack: string } },
+            ];
+          } catch {
+            return [];
+          }
+        })
         .find((l) => l.msg.startsWith('unhandled promise rejection'));
       assert.ok(line, `no log line for the rejection:\n${instance.output.slice(-2000)}`);
       assert.equal(line.level, 50, 'logged as an error');

@@ -4,10 +4,14 @@
  * Node's default ends the process. Here it is logged as an error, with its stack, counted in
  * `chat_unhandled_rejections_total`, and the instance keeps serving. Such a rejection is a bug: a
  * side effect whose promise nobody awaited (a fan-out, a Redis command that the Socket.IO adapter
- * fires and forgets). But it leaves no half-done state in memory, the way a synchronous throw can.
- * Ending the process would disconnect every socket of the instance, and make all of them reconnect
- * elsewhere at once, for one failed side effect. The metric makes the bug visible
- * (deploy/monitoring/alerts.yml, `ChatUnhandledRejection`).
+ * fires and forgets). What that side effect left undone stays undone, but ending the process would
+ * disconnect every socket of the instance, and make all of them reconnect elsewhere at once, for
+ * one failed side effect. The metric makes the bug visible (deploy/monitoring/alerts.yml,
+ * `ChatUnhandledRejection`).
+ *
+ * A bug that rejects on every event must not flood the log: at most `LOG_PER_MINUTE` rejections a
+ * minute are logged with their stacks; the rest are counted, and the next logged line says how many
+ * were left out.
  *
  * An uncaught exception still ends the process (Node's default): that state cannot be trusted.
  */
@@ -15,16 +19,43 @@ export interface RejectionSink {
   error(fields: Record<string, unknown>, message: string): void;
 }
 
+const LOG_PER_MINUTE = 10;
+
 /** Installs the handler; returns a function that removes it. Called once, by main.ts. */
 export function keepServingOnUnhandledRejections(logger: RejectionSink, count: () => void): () => void {
-  const onRejection = (reason: unknown) => {
-    count();
-    logger.error(
-      // pino's error serializer writes an Error's type, message and stack.
-      { err: reason instanceof Error ? reason : new Error(`non-Error rejection: ${String(reason)}`) },
-      'unhandled promise rejection (a bug: a promise nobody awaited); the instance keeps serving',
-    );
-  };
+  const onRejection = rejectionHandler(logger, count);
   process.on('unhandledRejection', onRejection);
   return () => process.off('unhandledRejection', onRejection);
+}
+
+/** The handler itself: counts every rejection, logs at most LOG_PER_MINUTE a minute. */
+export function rejectionHandler(
+  logger: RejectionSink,
+  count: () => void,
+  now: () => number = Date.now,
+): (reason: unknown) => void {
+  let windowStart = -Infinity;
+  let logged = 0;
+  let suppressed = 0;
+  return (reason) => {
+    count();
+    if (now() - windowStart >= 60_000) {
+      windowStart = now();
+      logged = 0;
+    }
+    if (logged >= LOG_PER_MINUTE) {
+      suppressed++;
+      return;
+    }
+    logged++;
+    logger.error(
+      {
+        // pino's error serializer writes an Error's type, message and stack.
+        err: reason instanceof Error ? reason : new Error(`non-Error rejection: ${String(reason)}`),
+        ...(suppressed && { suppressedBefore: suppressed }),
+      },
+      'unhandled promise rejection (a bug: a promise nobody awaited); the instance keeps serving',
+    );
+    suppressed = 0;
+  };
 }
