@@ -7,6 +7,7 @@ import { RedisDeadlines } from '../src/state/deadlines';
 import { RedisExpiringSet } from '../src/state/expiring-set';
 import { RedisOrderedChannel } from '../src/state/ordered-channel';
 import { loadConfig } from '../src/config/env';
+import { handlePublishFailures } from '../src/state/redis-publish';
 import { RedisService } from '../src/state/redis.service';
 import { RedisSlidingWindow } from '../src/state/sliding-window';
 import { TEST_REDIS_URL } from './support/app';
@@ -322,5 +323,30 @@ describe('Redis-backed state', () => {
       assert.equal(await d.clear(k), false);
       assert.equal(await d.set(k, Date.now() + 10_000), true);
     });
+  });
+});
+
+describe('handlePublishFailures (the Socket.IO adapter publishes without handling the promise)', () => {
+  it('a PUBLISH that fails goes to the handler and leaves no unhandled rejection; one that works is untouched', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const conn = new Redis(TEST_REDIS_URL, { lazyConnect: false });
+    try {
+      const failures: unknown[] = [];
+      handlePublishFailures(conn, (err) => failures.push(err));
+      // Working: the command's own promise and result (subscribers reached: none).
+      assert.equal(await conn.publish(`tpub${randomBytes(4).toString('hex')}`, 'x'), 0);
+      await conn.quit();
+      // As the adapter does at shutdown: publish on a closed connection, and not wait.
+      void conn.publish('tpub-closed', 'x');
+      await sleep(50);
+      assert.equal(failures.length, 1);
+      assert.match(String(failures[0]), /Connection is closed/);
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      conn.disconnect();
+    }
   });
 });

@@ -1,9 +1,10 @@
-import type { INestApplicationContext } from '@nestjs/common';
+import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Server, ServerOptions } from 'socket.io';
 import { TokenVerifier } from '../auth/token-verifier';
 import type { AppConfig } from '../config/env';
+import { handlePublishFailures } from '../state/redis-publish';
 import { RedisService } from '../state/redis.service';
 import { socketAuthMiddleware } from './socket-auth';
 
@@ -26,6 +27,7 @@ export class ChatIoAdapter extends IoAdapter {
 
   private readonly verifier: TokenVerifier;
   private readonly redis: RedisService;
+  private readonly log = new Logger('SocketIo');
 
   override createIOServer(port: number, options?: ServerOptions): Server {
     const origins = this.config.CORS_ORIGINS;
@@ -36,8 +38,17 @@ export class ChatIoAdapter extends IoAdapter {
       cors: { origin: origins.length ? origins : true, credentials: true },
     } as ServerOptions);
     if (this.redis.client) {
+      // The adapter does not handle its publishes' promises: a failed one is logged here instead of
+      // being an unhandled rejection (at shutdown, the last disconnects are announced after the
+      // connection closed).
+      const pub = handlePublishFailures(this.redis.duplicate('io-pub'), (err) =>
+        this.log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'Socket.IO adapter: a publish to the other instances failed',
+        ),
+      );
       server.adapter(
-        createAdapter(this.redis.duplicate('io-pub'), this.redis.duplicate('io-sub', { subscriber: true }), {
+        createAdapter(pub, this.redis.duplicate('io-sub', { subscriber: true }), {
           key: this.redis.key('socket.io'),
         }),
       );
