@@ -40,13 +40,19 @@ export class ChatIoAdapter extends IoAdapter {
     if (this.redis.client) {
       // The adapter does not handle its publishes' promises: a failed one is logged here instead of
       // being an unhandled rejection (at shutdown, the last disconnects are announced after the
-      // connection closed).
-      const pub = handlePublishFailures(this.redis.duplicate('io-pub'), (err) =>
+      // connection closed). With Redis down every room emit fails: one line per 10 s says how many.
+      let lastWarnAt = -Infinity;
+      let failed = 0;
+      const pub = handlePublishFailures(this.redis.duplicate('io-pub'), (err) => {
+        failed++;
+        if (Date.now() - lastWarnAt < 10_000) return;
+        lastWarnAt = Date.now();
         this.log.warn(
-          { err: err instanceof Error ? err.message : String(err) },
-          'Socket.IO adapter: a publish to the other instances failed',
-        ),
-      );
+          { err: err instanceof Error ? err.message : String(err), failed },
+          'Socket.IO adapter: publishes to the other instances failed',
+        );
+        failed = 0;
+      });
       server.adapter(
         createAdapter(pub, this.redis.duplicate('io-sub', { subscriber: true }), {
           key: this.redis.key('socket.io'),
