@@ -9,6 +9,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { Client } from 'pg';
 import type { Socket } from 'socket.io-client';
 import { RoutingService } from '../src/business/routing.service';
+import { DomainEvents } from '../src/common/domain-events';
 import { displayNameFor } from '../src/profiles/profile.mock';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
 
@@ -559,6 +560,36 @@ describe('business routing triggers', { concurrency: true }, () => {
         'c1 back',
       );
       assert.equal((await view(second, c2.id)).business.status, 'queued');
+    });
+
+    it('an online event handled late, after the agent went offline again, does not cancel the grace period', async (t) => {
+      await putBusiness('t-late', ALWAYS);
+      await putAgent('t-late', 'late.agent', 1);
+      const agent = await user(t, 'late.agent');
+      await waitPresence('t-late', agent.id, 'online');
+      const customer = await user(t, 'late.c');
+      const c = await open(customer, 't-late');
+      assert.equal(c.business.assignedAgentId, agent.id);
+      disconnect(agent);
+      await waitPresence('t-late', agent.id, 'offline');
+      await until(
+        async () =>
+          (
+            await sql.query(`SELECT 1 FROM agents WHERE user_id = $1 AND offline_since IS NOT NULL`, [
+              agent.id,
+            ])
+          ).rowCount === 1,
+        'the offline handled (offline_since set)',
+      );
+      // The `online` of the connection just closed, handled only now (each presence event is handled
+      // in the background, in no guaranteed order).
+      app.app.get(DomainEvents).emit('presence.changed', {
+        userId: agent.id,
+        status: 'online',
+        lastSeenAt: new Date().toISOString(),
+      });
+      const requeued = await waitState(customer, c.id, (b) => b.status === 'queued', 'c re-queued');
+      assert.equal(requeued.assignedAgentId, null);
     });
 
     it('an agent whose connection stops heartbeating goes offline; after the grace period another free agent gets the conversation', async (t) => {

@@ -67,9 +67,7 @@ export class RoutingService implements OnApplicationBootstrap {
           this.onCustomerMessage(e.message.conversationId, e.message.senderId),
         );
     });
-    this.events.on('presence.changed', (e) =>
-      this.background('agent presence', this.onPresence(e.userId, e.status)),
-    );
+    this.events.on('presence.changed', (e) => this.background('agent presence', this.onPresence(e.userId)));
     if (this.config.ROUTING_SWEEP_S > 0) {
       let running = false;
       const timer = setInterval(() => {
@@ -269,11 +267,18 @@ export class RoutingService implements OnApplicationBootstrap {
     if (needsRouting(row)) await this.route(conversationId);
   }
 
-  private async onPresence(userId: string, status: 'online' | 'offline'): Promise<void> {
+  /**
+   * An agent's presence changed. Each event is handled in the background, so two of one user can be
+   * handled out of order (an `online` one whose queries ran late cleared `offline_since` after the
+   * `offline` that followed it, and the grace period never ended): this acts on the presence as it
+   * is now, whichever event woke it.
+   */
+  private async onPresence(userId: string): Promise<void> {
     const businesses = await this.agentOf.load(userId);
     if (!businesses.length) return;
-    await this.business.setOffline(userId, status === 'offline' ? this.clock.now() : null);
-    if (status === 'online') for (const id of businesses) await this.drainBusiness(id);
+    const online = (await this.presence.isOnline([userId])).get(userId) ?? false;
+    await this.business.setOffline(userId, online ? null : this.clock.now());
+    if (online) for (const id of businesses) await this.drainBusiness(id);
   }
 
   /** Takes an agent off all their conversations of a business (removed, or offline past the grace period). */
