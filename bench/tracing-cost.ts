@@ -156,29 +156,32 @@ class Receiver {
   }
 }
 
+/** CPU time (user + system) of the process or thread whose `stat` file this is, in ms. */
+function statCpuMs(statPath: string): number {
+  const stat = readFileSync(statPath, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the whole line (12 and 13 after the name), in ticks.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
 /** CPU time (user + system) a process has used, in ms, from /proc (NaN where there is none). */
 function cpuMs(pid: number | undefined): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the whole line (12 and 13 after the name), in ticks.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    return statCpuMs(`/proc/${pid}/stat`);
   } catch {
     return NaN;
   }
 }
 
 /**
- * CPU time (user + system) of a process's main thread and of all its other threads (V8's garbage
- * collector and compilers, the libuv pool), in ms, from /proc.
+ * CPU time of a process's main thread and of all its other threads (V8's garbage collector and
+ * compilers, the libuv pool), in ms, from /proc.
  */
 function threadCpuMs(pid: number | undefined): { main: number; others: number } {
   const out = { main: 0, others: 0 };
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      const ms = statCpuMs(`/proc/${pid}/task/${tid}/stat`);
       if (tid === String(pid)) out.main += ms;
       else out.others += ms;
     }

@@ -68,11 +68,11 @@ export class BusinessService {
   /** Adds an agent or changes their capacity; freed capacity is used at once. */
   async putAgent(businessId: string, userId: string, input: AgentPutDto): Promise<BusinessView> {
     if (!(await this.business.find(this.db, businessId))) throw notFound('Business');
-    // Under the business's routing lock: a drain plans with the capacities it read under that lock.
-    await this.routing.inBusiness(businessId, (tx) =>
+    // Under the business's routing lock, with the drain it may allow: a drain plans with the
+    // capacities it read under that lock.
+    await this.routing.drainBusiness(businessId, (tx) =>
       this.business.upsertAgent(tx, businessId, userId, input.capacity ?? 5),
     );
-    await this.routing.drainBusiness(businessId);
     return this.get(businessId);
   }
 

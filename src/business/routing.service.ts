@@ -142,14 +142,18 @@ export class RoutingService implements OnApplicationBootstrap {
     this.announce(changes);
   }
 
-  /** Capacity may have freed in a business: give queued conversations to free online agents. */
-  async drainBusiness(businessId: string): Promise<void> {
+  /**
+   * Capacity may have freed in a business: give queued conversations to free online agents. `first`
+   * (a capacity change) runs under the same routing lock, in the same transaction, before the drain.
+   */
+  async drainBusiness(businessId: string, first?: (tx: Queryable) => Promise<void>): Promise<void> {
     const ctx = await this.context(businessId);
     if (!ctx) return;
     this.announce(
-      await this.inBusiness(businessId, (tx, changes) =>
-        this.drain(tx, changes, ctx.online, ctx.names).then(() => undefined),
-      ),
+      await this.inBusiness(businessId, async (tx, changes) => {
+        await first?.(tx);
+        await this.drain(tx, changes, ctx.online, ctx.names);
+      }),
     );
   }
 
