@@ -33,6 +33,8 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
         '  the same `clientMessageId`.',
         "- Socket.IO: with `auth: { token, echo: false }` in the handshake, a connection's own messages sent with",
         '  an ack come back only in the ack, not again as `message:new` (default: they do, see SOCKET_ECHO).',
+        '- `GET /presence` and the Socket.IO event `presence:query { userIds }` (same answer in the ack): the current',
+        '  presence of contacts, for a client that (re)connects; `presence` events carry the changes after it.',
       ].join('\n'),
     )
     .setVersion('1')

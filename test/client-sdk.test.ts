@@ -24,6 +24,7 @@ interface Device {
   statuses: string[];
   /** `session:end` reasons. */
   ended: string[];
+  presence: { userId: string; status: string; lastSeenAt: string }[];
 }
 
 describe('client SDK against the service', () => {
@@ -52,7 +53,8 @@ describe('client SDK against the service', () => {
       socket: { reconnectionDelay: 50, reconnectionDelayMax: 200 },
       ...opts,
     });
-    const d: Device = { client, messages: [], statuses: [], ended: [] };
+    const d: Device = { client, messages: [], statuses: [], ended: [], presence: [] };
+    client.on('presence', (p) => d.presence.push(p));
     client.on('message', (m) => d.messages.push(m));
     client.on('session:end', (p) => d.ended.push(p.reason));
     client.on('status', (s) => d.statuses.push(s));
@@ -268,6 +270,52 @@ describe('client SDK against the service', () => {
       ['before', 'while you were away', 'after'],
     );
     assert.equal(bob.client.status, 'connected');
+  });
+
+  it('after each (re)connect, fires presence from a snapshot: a contact online before it came, one gone offline while it was away', async () => {
+    const res = await http(app.url, 'POST', '/conversations', {
+      token: await token('snap-alice'),
+      body: { type: 'direct', participantIds: ['snap-bob'] },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const bob = await device('snap-bob');
+    // bob was online before alice came: no event will tell her, the snapshot does.
+    const alice = await device('snap-alice');
+    const bobs = () => alice.presence.filter((p) => p.userId === 'snap-bob').map((p) => p.status);
+    await waitFor('bob online, from the snapshot', () => bobs().length > 0);
+    assert.deepEqual(bobs(), ['online']);
+
+    alice.client.socket.disconnect();
+    bob.client.close();
+    const aliceToken = await token('snap-alice');
+    for (let i = 0; ; i++) {
+      const now = await http(app.url, 'GET', '/presence?userIds=snap-bob', { token: aliceToken });
+      if (now.body.users[0].status === 'offline') break;
+      assert.ok(i < 500, 'bob goes offline');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(bobs(), ['online'], 'alice was away when bob left');
+    const resynced = () =>
+      new Promise<void>((resolve) => {
+        const off = alice.client.on('synced', () => {
+          off();
+          resolve();
+        });
+      });
+    let synced = resynced();
+    alice.client.socket.connect();
+    await synced;
+    await waitFor('bob offline, from the snapshot', () => bobs().length === 2);
+    assert.deepEqual(bobs(), ['online', 'offline']);
+
+    // Nothing changed: the next reconnect's snapshot fires nothing again.
+    alice.client.socket.disconnect();
+    synced = resynced();
+    alice.client.socket.connect();
+    await synced;
+    await alice.client.presence(['snap-bob']);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(bobs(), ['online', 'offline']);
   });
 
   it('sends presence:heartbeat on its own (default every 20–25 s): a user stays online past the presence TTL', async () => {

@@ -389,6 +389,10 @@ describe('input fuzzing (fast-check)', () => {
     { event: 'typing:start', arb: () => shaped({ conversationId: convId() }) },
     { event: 'typing:stop', arb: () => shaped({ conversationId: convId() }) },
     { event: 'presence:heartbeat', arb: () => fc.oneof(shaped({ at: field }), junk) },
+    {
+      event: 'presence:query',
+      arb: () => fc.oneof(shaped({ userIds: fc.oneof(fc.array(idish, { maxLength: 120 }), field) }), junk),
+    },
     { event: 'an unknown event', arb: () => junk },
   ];
 

@@ -254,6 +254,27 @@ describe('OpenAPI document', () => {
     });
   }
 
+  it('GET /presence (extension): a required userIds list, users with userId, status and lastSeenAt', () => {
+    const op = doc.paths?.['/presence']?.get;
+    assert.ok(op, 'documented');
+    assert.match(op.description ?? '', /left out/);
+    const userIds = (op.parameters as Schema[]).find((x) => x.in === 'query' && x.name === 'userIds');
+    assert.ok(userIds, 'userIds query parameter');
+    assert.equal(userIds.required, true);
+    const list = resolve(jsonSchema(op.responses['200'].content));
+    assertFields(list, ['users'], 'PresenceList');
+    assert.equal(list.properties.users.type, 'array');
+    const user = resolve(list.properties.users.items);
+    assertFields(user, ['userId', 'status', 'lastSeenAt'], 'UserPresence');
+    assert.deepEqual(user.properties.status.enum, ['online', 'offline']);
+    assert.equal(user.properties.lastSeenAt.nullable, true);
+    for (const status of ['400', '401'])
+      assert.equal(
+        op.responses[status]?.content?.['application/json']?.schema?.$ref,
+        '#/components/schemas/Error',
+      );
+  });
+
   it('documents the idempotent retry (200) of a send and the existing direct conversation (200)', () => {
     const send = doc.paths['/conversations/{id}/messages'].post.responses['200'];
     assertMessage(jsonSchema(send.content), 'retry');

@@ -164,6 +164,104 @@ describe('presence (one instance, PRESENCE_TTL_S=2)', () => {
     }
   });
 
+  /** GET /presence (extension): the snapshot a client reads after a (re)connect. */
+  async function query(caller: string, userIds: string) {
+    return http(app.url, 'GET', `/presence?userIds=${userIds}`, { token: await token(caller) });
+  }
+
+  it('the presence query answers for contacts and the caller, in the order asked, and leaves strangers out', async () => {
+    const [alice, bob, carol, stranger] = users('alice', 'bob', 'carol', 'stranger');
+    await direct(alice!, bob!);
+    await direct(alice!, carol!);
+    const s1 = await device(stranger!); // online, but shares nothing with alice
+    const a1 = await device(alice!);
+    const b1 = await device(bob!);
+    const bobOnline = await waitStatus(a1, bob!, 'online');
+
+    const res = await query(alice!, [stranger, bob, carol, alice, bob, 'nobody'].join(','));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(Object.keys(res.body), ['users']);
+    const [b, c, a] = res.body.users;
+    assert.equal(res.body.users.length, 3, JSON.stringify(res.body));
+    // lastSeenAt is that of the change the event announced: a client keeps the later of the two.
+    assert.deepEqual(b, { userId: bob, status: 'online', lastSeenAt: bobOnline.lastSeenAt });
+    assert.deepEqual(c, { userId: carol, status: 'offline', lastSeenAt: null }, 'never connected');
+    assert.equal(a.userId, alice);
+    assert.equal(a.status, 'online');
+    assert.match(a.lastSeenAt, ISO);
+
+    // The same over the socket, as an array.
+    const ack = await emitAck(a1.socket, 'presence:query', { userIds: [bob, stranger, carol, alice] });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    assert.deepEqual(ack.data, { users: [b, c, a] });
+    // The stranger sees alice no more than alice sees them; they see themself.
+    const theirs = await emitAck(s1.socket, 'presence:query', { userIds: [alice, stranger] });
+    assert.deepEqual(
+      theirs.data.users.map((u: { userId: string }) => u.userId),
+      [stranger],
+    );
+
+    b1.stopBeating();
+    b1.socket.close();
+    const bobOffline = await waitStatus(a1, bob!, 'offline');
+    const after = await query(alice!, bob!);
+    assert.deepEqual(after.body, {
+      users: [{ userId: bob, status: 'offline', lastSeenAt: bobOffline.lastSeenAt }],
+    });
+    // Repeated parameters are a list too.
+    const repeated = await http(app.url, 'GET', `/presence?userIds=${bob}&userIds=${carol}`, {
+      token: await token(alice!),
+    });
+    assert.deepEqual(
+      repeated.body.users.map((u: { userId: string }) => u.userId),
+      [bob, carol],
+    );
+  });
+
+  it('the presence query refuses what is not a list of 1-100 user ids, over REST and the socket', async () => {
+    const [alice] = users('alice');
+    const a1 = await device(alice!);
+    const tooMany = Array.from({ length: 101 }, (_, i) => `u${i}`);
+    for (const qs of [
+      '',
+      '?userIds=',
+      '?userIds=a,,b',
+      `?userIds=${tooMany.join(',')}`,
+      '?userIds=a%20b',
+      '?userIds=a&x=1',
+    ]) {
+      const res = await http(app.url, 'GET', `/presence${qs}`, { token: await token(alice!) });
+      assert.equal(res.status, 400, `${qs}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'VALIDATION_FAILED', qs);
+      assert.equal(typeof res.body.message, 'string', qs);
+    }
+    assert.equal((await http(app.url, 'GET', `/presence?userIds=${alice}`)).status, 401, 'no token');
+    for (const payload of [
+      {},
+      { userIds: [] },
+      { userIds: 'a,b' },
+      { userIds: [1] },
+      { userIds: ['a b'] },
+      { userIds: tooMany },
+      { userIds: ['a'], x: 1 },
+      null,
+      'a',
+    ]) {
+      const ack = await emitAck(a1.socket, 'presence:query', payload);
+      assert.equal(ack.ok, false, JSON.stringify(payload));
+      assert.equal(ack.error.code, 'VALIDATION_FAILED', JSON.stringify(payload));
+    }
+    // 100 is allowed.
+    const ok = await http(app.url, 'GET', `/presence?userIds=${[alice, ...tooMany.slice(0, 99)].join(',')}`, {
+      token: await token(alice!),
+    });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual(
+      ok.body.users.map((u: { userId: string }) => u.userId),
+      [alice],
+    );
+  });
+
   it('a lapsed connection that then closes does not announce offline a second time', async () => {
     const [alice, bob] = users('alice', 'bob');
     await direct(alice!, bob!);

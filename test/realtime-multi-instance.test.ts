@@ -271,6 +271,12 @@ describe('realtime across two instances (Redis)', () => {
     assert.deepEqual(statuses(), ['online']);
     const online = got(b1, 'presence')[0];
     assert.match(online.lastSeenAt, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    // The presence query on B knows alice, connected to A only.
+    const snapshot = () => emitAck(b1.socket, 'presence:query', { userIds: [alice] });
+    assert.deepEqual(await snapshot(), {
+      ok: true,
+      data: { users: [{ userId: alice, status: 'online', lastSeenAt: online.lastSeenAt }] },
+    });
 
     // A second connection, on B, that never heartbeats: B's lapse check drops it, but alice, alive on A,
     // stays online.
@@ -290,5 +296,9 @@ describe('realtime across two instances (Redis)', () => {
     close(a2);
     await until(() => statuses().length === 4, 'alice offline again');
     assert.deepEqual(statuses(), ['online', 'offline', 'online', 'offline']);
+    const last = got(b1, 'presence', (p) => p.userId === alice)[3];
+    assert.deepEqual((await snapshot()).data.users, [
+      { userId: alice, status: 'offline', lastSeenAt: last.lastSeenAt },
+    ]);
   });
 });

@@ -16,6 +16,7 @@ import {
   type ServerEventPayload,
   type ServerEvents,
   type SessionEndReason,
+  type UserPresence,
 } from './protocol';
 import { createRestClient, unwrap, type RestClient } from './rest';
 
@@ -44,6 +45,11 @@ export interface ChatClientOptions {
   socket?: Partial<ManagerOptions & SocketOptions>;
   /** A fetch to use for REST (default: the global one). */
   fetch?: (input: Request) => Promise<Response>;
+  /**
+   * After each (re)connect, read the presence of everyone in the chat list (`GET /presence`) and
+   * fire `presence` for what the events have not told yet. Default true.
+   */
+  presenceSnapshot?: boolean;
 }
 
 export interface ChatClientEvents {
@@ -54,6 +60,7 @@ export interface ChatClientEvents {
   'unread:updated': (payload: ServerEventPayload<'unread:updated'>) => void;
   'receipt:read': (payload: ServerEventPayload<'receipt:read'>) => void;
   typing: (payload: ServerEventPayload<'typing'>) => void;
+  /** A contact's presence: from the server's events, and after each (re)connect from a snapshot. */
   presence: (payload: ServerEventPayload<'presence'>) => void;
   'session:end': (payload: ServerEventPayload<'session:end'>) => void;
   status: (status: ConnectionStatus) => void;
@@ -85,6 +92,9 @@ interface PendingSend {
 const RETRYABLE = new Set(['SERVICE_UNAVAILABLE', 'RATE_LIMITED', 'INTERNAL', 'TIMEOUT']);
 const MAX_INTERNAL_ATTEMPTS = 5;
 const TYPING_RENEW_MS = 3000;
+/** The most users one `GET /presence` may name. */
+const PRESENCE_QUERY_MAX = 100;
+
 /** CONTRACT §4: clients send `presence:heartbeat` every 20–25 s (the server's presence TTL is 30 s). */
 export const DEFAULT_HEARTBEAT_MS = { min: 20_000, max: 25_000 } as const;
 
@@ -106,6 +116,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly inFlight = new Set<string>();
   private readonly pumpTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly typingSent = new Map<string, number>();
+  /** The `lastSeenAt` of the latest presence fired per user: an older snapshot entry is not fired. */
+  private readonly presenceSeen = new Map<string, string>();
   /** Counts connects: acks and syncs of an earlier connection are ignored. */
   private connection = 0;
   /** Socket messages held while the chat list loads after a connect. */
@@ -283,6 +295,24 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.socket.emit('typing:stop', { conversationId }, () => undefined);
   }
 
+  // ---- presence (REST) -----------------------------------------------------------------------
+
+  /**
+   * The presence of the users named (`GET /presence`, 100 per request): of those who share a
+   * conversation with you, and yours; the others are left out.
+   */
+  async presence(userIds: string[]): Promise<UserPresence[]> {
+    const users: UserPresence[] = [];
+    for (let i = 0; i < userIds.length; i += PRESENCE_QUERY_MAX) {
+      const chunk = userIds.slice(i, i + PRESENCE_QUERY_MAX);
+      const page = await this.call(() =>
+        this.rest.GET('/presence', { params: { query: { userIds: chunk.join(',') } } }),
+      );
+      users.push(...page.users);
+    }
+    return users;
+  }
+
   // ---- conversations (REST) ------------------------------------------------------------------
 
   async listConversations(opts: { limit?: number; cursor?: string } = {}): Promise<{
@@ -406,7 +436,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     s.on('unread:updated', (p) => this.emit('unread:updated', p));
     s.on('receipt:read', (p) => this.emit('receipt:read', p));
     s.on('typing', (p) => this.emit('typing', p));
-    s.on('presence', (p) => this.emit('presence', p));
+    s.on('presence', (p) => this.firePresence(p));
     s.on('session:end', (p) => {
       this.endReason = p.reason;
       this.emit('session:end', p);
@@ -447,13 +477,40 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       for (const m of held) this.stream.receive(m);
       const behind = list.filter((c) => c.lastSeq > (this.stream.lastSeq(c.id) ?? 0));
       await pool(behind, 4, (c) => this.stream.catchUp(c.id));
-      if (connection === this.connection) this.emit('synced', list);
+      if (connection !== this.connection) return;
+      this.emit('synced', list);
+      if (this.opts.presenceSnapshot !== false) void this.presenceSnapshot(connection, list);
     } catch (err) {
       this.emit('error', err);
       if (connection !== this.connection || this.closed) return;
       const delay = Math.min(30_000, this.retryMs * 2 ** Math.min(failures, 6));
       this.syncTimer = setTimeout(() => void this.sync(connection, failures + 1), delay);
     }
+  }
+
+  /**
+   * The presence of everyone in `list`, read once the chat list is: fires `presence` for each user
+   * whose status changed after what was last fired for them (the events that came meanwhile are
+   * newer, and win). A failure is reported and left: the next connect reads it again.
+   */
+  private async presenceSnapshot(connection: number, list: Conversation[]): Promise<void> {
+    const userIds = [...new Set(list.flatMap((c) => c.participants.map((p) => p.userId)))];
+    try {
+      const users = await this.presence(userIds);
+      if (connection !== this.connection || this.closed) return;
+      for (const { userId, status, lastSeenAt } of users)
+        if (lastSeenAt !== null) this.firePresence({ userId, status, lastSeenAt });
+    } catch (err) {
+      this.emit('error', err);
+    }
+  }
+
+  private firePresence(p: ServerEventPayload<'presence'>): void {
+    const seen = this.presenceSeen.get(p.userId);
+    if (seen !== undefined && p.lastSeenAt < seen) return;
+    if (seen === p.lastSeenAt) return; // the same change, from the event and the snapshot
+    this.presenceSeen.set(p.userId, p.lastSeenAt);
+    this.emit('presence', p);
   }
 
   private onDisconnect(reason: Socket.DisconnectReason): void {

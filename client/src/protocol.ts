@@ -25,6 +25,7 @@ export type {
 } from './generated/protocol/conversations/conversation.types';
 export type { Message, ReadState } from './generated/protocol/messages/message.types';
 export type { Profile } from './generated/protocol/profiles/profile.types';
+export type { UserPresence } from './generated/protocol/presence/presence.types';
 export type { components, operations, paths } from './generated/openapi';
 
 /** The client-to-server map in Socket.IO's shape: every event takes its payload and an ack callback. */

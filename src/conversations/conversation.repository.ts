@@ -153,7 +153,6 @@ export class ConversationRepository {
     );
   }
 
-  /** Everyone who shares a conversation with the user (who gets their presence). */
   /** Everyone who shares a conversation with each of `userIds` (presence goes to them), in one query. */
   async contactsOfMany(userIds: string[]): Promise<Map<string, string[]>> {
     const rows: { of: string; user_id: string }[] = await this.db.read(
@@ -165,6 +164,18 @@ export class ConversationRepository {
     const contacts = new Map<string, string[]>();
     for (const r of rows) contacts.set(r.of, [...(contacts.get(r.of) ?? []), r.user_id]);
     return contacts;
+  }
+
+  /** Those of `candidates` who share a conversation with `userId` (whose presence the user may see). */
+  async sharingWith(userId: string, candidates: string[]): Promise<Set<string>> {
+    if (!candidates.length) return new Set();
+    const rows: { user_id: string }[] = await this.db.read(
+      `SELECT DISTINCT other.user_id
+         FROM participants mine JOIN participants other ON other.conversation_id = mine.conversation_id
+        WHERE mine.user_id = $1 AND other.user_id = ANY($2::text[]) AND other.user_id <> $1`,
+      [userId, candidates],
+    );
+    return new Set(rows.map((r) => r.user_id));
   }
 
   /** Participants of several conversations at once (the chat list page). */

@@ -3,8 +3,10 @@ import { Clock } from '../common/clock';
 import { DomainEvents } from '../common/domain-events';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
+import { ConversationRepository } from '../conversations/conversation.repository';
 import { ExpiringSet } from '../state/expiring-set';
 import { KeyValueStore } from '../state/key-value.store';
+import type { UserPresence } from './presence.types';
 
 const LAST_SEEN_TTL_S = 30 * 86_400;
 
@@ -23,6 +25,7 @@ export class PresenceService {
     private readonly store: KeyValueStore,
     private readonly events: DomainEvents,
     private readonly clock: Clock,
+    private readonly conversations: ConversationRepository,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.ttlMs = config.PRESENCE_TTL_S * 1000;
@@ -54,6 +57,28 @@ export class PresenceService {
   async lastSeen(userIds: string[]): Promise<Map<string, string | null>> {
     const values = await this.store.getMany(userIds.map(seenKey));
     return new Map(userIds.map((id, i) => [id, values[i] ?? null]));
+  }
+
+  /**
+   * The presence of those of `userIds` whom `callerId` may see: users who share a conversation with
+   * them (those their presence changes reach), and the caller. In the order asked, each user once;
+   * the others are left out. A snapshot, for a client that (re)connects: the `presence` events
+   * after it carry what changes.
+   */
+  async visibleTo(callerId: string, userIds: string[]): Promise<UserPresence[]> {
+    const asked = [...new Set(userIds)];
+    const shared = await this.conversations.sharingWith(
+      callerId,
+      asked.filter((id) => id !== callerId),
+    );
+    const visible = asked.filter((id) => id === callerId || shared.has(id));
+    if (!visible.length) return [];
+    const [online, seen] = await Promise.all([this.isOnline(visible), this.lastSeen(visible)]);
+    return visible.map((userId) => ({
+      userId,
+      status: online.get(userId) ? 'online' : 'offline',
+      lastSeenAt: seen.get(userId) ?? null,
+    }));
   }
 
   private async announce(userId: string, status: 'online' | 'offline'): Promise<void> {

@@ -12,6 +12,7 @@ import type { AppConfig } from '../config/env';
 import { MessageService } from '../messages/message.service';
 import { MetricsService } from '../observability/metrics.service';
 import { inContext } from '../observability/spans';
+import { PresenceQueryEvent } from '../presence/presence.dto';
 import { PresenceService } from '../presence/presence.service';
 import { TypingService } from '../presence/typing.service';
 import { SlidingWindow } from '../state/sliding-window';
@@ -88,6 +89,10 @@ export class ChatGateway
       this.lastBeat.set(socket, Date.now());
       await this.presence.beat(socket.data.user.id, socket.id);
       return {};
+    },
+    'presence:query': async (socket, payload) => {
+      const input = await validatePayload(PresenceQueryEvent, payload);
+      return { users: await this.presence.visibleTo(socket.data.user.id, input.userIds) };
     },
   };
 

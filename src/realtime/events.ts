@@ -1,5 +1,6 @@
 import type { Conversation } from '../conversations/conversation.types';
 import type { Message, ReadState } from '../messages/message.types';
+import type { UserPresence } from '../presence/presence.types';
 
 /** Why the server closed a connection; sent as `session:end` just before it disconnects. */
 export type SessionEndReason = 'token_expired' | 'rate_limited' | 'server_shutdown';
@@ -30,6 +31,8 @@ export interface ClientEvents {
   'typing:start': { payload: { conversationId: string }; result: Record<string, never> };
   'typing:stop': { payload: { conversationId: string }; result: Record<string, never> };
   'presence:heartbeat': { payload: Record<string, never>; result: Record<string, never> };
+  /** Extension: the presence of users who share a conversation with the caller (GET /presence). */
+  'presence:query': { payload: { userIds: string[] }; result: { users: UserPresence[] } };
 }
 
 export type ClientEventName = keyof ClientEvents;

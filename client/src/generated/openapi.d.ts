@@ -267,6 +267,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The presence of the users named (a snapshot, e.g. after a reconnect)
+         * @description Extension of the contract. Answers for the users who share a conversation with the caller (whose `presence` events reach the caller) and for the caller; the others are left out, not refused. `lastSeenAt` is when the status last changed, as in the `presence` event: of an answer and an event about the same user, the one with the later `lastSeenAt` is the current one. Also over Socket.IO as `presence:query { userIds: [...] }`.
+         */
+        get: operations["PresenceController_query"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -454,6 +474,21 @@ export interface components {
              * @default 5
              */
             capacity: number;
+        };
+        UserPresenceDto: {
+            /** @example u2 */
+            userId: string;
+            /** @enum {string} */
+            status: "online" | "offline";
+            /**
+             * Format: date-time
+             * @description when the status last changed (as in the `presence` event); null when not known (never connected, or not in the last 30 days)
+             */
+            lastSeenAt: string | null;
+        };
+        PresenceListDto: {
+            /** @description in the order asked, each user once; users who share no conversation with the caller are left out (the caller is always included) */
+            users: components["schemas"]["UserPresenceDto"][];
         };
         Error: {
             /** @example 400 */
@@ -1678,6 +1713,55 @@ export interface operations {
             };
             /** @description NOT_FOUND */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    PresenceController_query: {
+        parameters: {
+            query: {
+                /** @description comma-separated user ids, 1–100 */
+                userIds: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresenceListDto"];
+                };
+            };
+            /** @description VALIDATION_FAILED */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHENTICATED */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
