@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { drainQueue, pickAgent, route, type AgentState, type Priority } from './routing';
+import { drainQueue, pickAgent, type AgentState, type Priority } from './routing';
 
 /** A queued conversation as these tests build queues (drainQueue itself needs the id only). */
 interface QueueEntry {
@@ -39,37 +39,23 @@ const entry = (conversationId: string, priority: 'normal' | 'high', minute: numb
   queuedAt: at(minute),
 });
 
-describe('routing decision: route()', () => {
-  it('closed: closed with opensAt, whoever is free', () => {
-    const opensAt = new Date('2025-01-06T08:00:00Z');
-    assert.deepEqual(route({ open: false, opensAt, agents: [agent('a', 0)] }), { kind: 'closed', opensAt });
-    assert.deepEqual(route({ open: false, opensAt: null, agents: [] }), { kind: 'closed', opensAt: null });
-  });
-
-  it('open: the least-loaded online agent', () => {
+describe('routing decision: pickAgent()', () => {
+  it('the least-loaded online agent', () => {
     const agents = [
       agent('a', 2, { capacity: 5 }),
       agent('b', 1, { capacity: 5 }),
       agent('c', 3, { capacity: 5 }),
     ];
-    assert.deepEqual(route({ open: true, opensAt: null, agents }), { kind: 'assign', agentId: 'b' });
+    assert.equal(pickAgent(agents)?.userId, 'b');
   });
 
-  it('open, nobody free (no agents, all offline, all full): queue', () => {
-    assert.deepEqual(route({ open: true, opensAt: null, agents: [] }), { kind: 'queue' });
-    assert.deepEqual(
-      route({ open: true, opensAt: null, agents: [agent('a', 0, { online: false }), agent('b', 2)] }),
-      { kind: 'queue' },
-    );
+  it('nobody when no one is free (no agents, all offline, all full)', () => {
+    assert.equal(pickAgent([]), undefined);
+    assert.equal(pickAgent([agent('a', 0, { online: false }), agent('b', 2)]), undefined);
     // Capacity 0 is never free; a load above capacity (capacity lowered) neither.
-    assert.deepEqual(
-      route({ open: true, opensAt: null, agents: [agent('a', 0, { capacity: 0 }), agent('b', 3)] }),
-      { kind: 'queue' },
-    );
+    assert.equal(pickAgent([agent('a', 0, { capacity: 0 }), agent('b', 3)]), undefined);
   });
-});
 
-describe('routing decision: pickAgent()', () => {
   it('ties on load go to the one idle longest; never assigned counts as idle longest', () => {
     const agents = [
       agent('a', 1, { lastAssignedAt: at(30) }),
@@ -310,17 +296,11 @@ describe('routing decision: over random sequences of events', () => {
           if (e.kind === 'arrive') {
             const conversationId = `c${String(n++).padStart(3, '0')}`;
             const wasEmpty = queue.length === 0;
-            const decision = route({ open: true, opensAt: null, agents });
+            const pick = pickAgent(agents)?.userId;
             queue.push({ conversationId, priority: e.high ? 'high' : 'normal', queuedAt: at(clock++) });
             drain();
-            // With nobody waiting, the pure decision for one conversation is what draining did.
-            if (wasEmpty)
-              assert.deepEqual(
-                decision,
-                assigned.has(conversationId)
-                  ? { kind: 'assign', agentId: assigned.get(conversationId) }
-                  : { kind: 'queue' },
-              );
+            // With nobody waiting, a new conversation goes to the agent pickAgent names, or waits.
+            if (wasEmpty) assert.equal(assigned.get(conversationId), pick);
           } else if (e.kind === 'resolve') {
             const held = [...assigned.keys()];
             if (!held.length) continue;

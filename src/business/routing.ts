@@ -10,20 +10,11 @@ export interface AgentState {
 
 export type Priority = 'normal' | 'high';
 
-export type RoutingDecision =
-  { kind: 'closed'; opensAt: Date | null } | { kind: 'assign'; agentId: string } | { kind: 'queue' };
-
 /**
- * Who gets a conversation (CONTRACT §5): nobody while closed; otherwise the least-loaded online agent
- * with free capacity, ties going to the one idle longest (never assigned counts as idle longest),
- * then by user id so that the choice is deterministic; the queue when nobody is free.
+ * Who gets the next conversation (CONTRACT §5): the least-loaded online agent with free capacity,
+ * ties going to the one idle longest (never assigned counts as idle longest), then by user id so
+ * that the choice is deterministic; nobody (undefined) when no one is free.
  */
-export function route(input: { open: boolean; opensAt: Date | null; agents: AgentState[] }): RoutingDecision {
-  if (!input.open) return { kind: 'closed', opensAt: input.opensAt };
-  const agent = pickAgent(input.agents);
-  return agent ? { kind: 'assign', agentId: agent.userId } : { kind: 'queue' };
-}
-
 export function pickAgent(agents: AgentState[]): AgentState | undefined {
   return agents.filter((a) => a.online && a.load < a.capacity).sort(byPreference)[0];
 }
