@@ -15,6 +15,8 @@
  *
  * An uncaught exception still ends the process (Node's default): that state cannot be trusted.
  */
+import { logLimit } from '../common/log-limit';
+
 export interface RejectionSink {
   error(fields: Record<string, unknown>, message: string): void;
 }
@@ -34,28 +36,18 @@ export function rejectionHandler(
   count: () => void,
   now: () => number = Date.now,
 ): (reason: unknown) => void {
-  let windowStart = -Infinity;
-  let logged = 0;
-  let suppressed = 0;
+  const limit = logLimit(LOG_PER_MINUTE, 60_000, now);
   return (reason) => {
     count();
-    if (now() - windowStart >= 60_000) {
-      windowStart = now();
-      logged = 0;
-    }
-    if (logged >= LOG_PER_MINUTE) {
-      suppressed++;
-      return;
-    }
-    logged++;
-    logger.error(
-      {
-        // pino's error serializer writes an Error's type, message and stack.
-        err: reason instanceof Error ? reason : new Error(`non-Error rejection: ${String(reason)}`),
-        ...(suppressed && { suppressedBefore: suppressed }),
-      },
-      'unhandled promise rejection (a bug: a promise nobody awaited); the instance keeps serving',
+    limit((suppressed) =>
+      logger.error(
+        {
+          // pino's error serializer writes an Error's type, message and stack.
+          err: reason instanceof Error ? reason : new Error(`non-Error rejection: ${String(reason)}`),
+          ...(suppressed && { suppressedBefore: suppressed }),
+        },
+        'unhandled promise rejection (a bug: a promise nobody awaited); the instance keeps serving',
+      ),
     );
-    suppressed = 0;
   };
 }

@@ -3,6 +3,7 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Server, ServerOptions } from 'socket.io';
 import { TokenVerifier } from '../auth/token-verifier';
+import { logLimit } from '../common/log-limit';
 import type { AppConfig } from '../config/env';
 import { handlePublishFailures } from '../state/redis-publish';
 import { RedisService } from '../state/redis.service';
@@ -41,18 +42,15 @@ export class ChatIoAdapter extends IoAdapter {
       // The adapter does not handle its publishes' promises: a failed one is logged here instead of
       // being an unhandled rejection (at shutdown, the last disconnects are announced after the
       // connection closed). With Redis down every room emit fails: one line per 10 s says how many.
-      let lastWarnAt = -Infinity;
-      let failed = 0;
-      const pub = handlePublishFailures(this.redis.duplicate('io-pub'), (err) => {
-        failed++;
-        if (Date.now() - lastWarnAt < 10_000) return;
-        lastWarnAt = Date.now();
-        this.log.warn(
-          { err: err instanceof Error ? err.message : String(err), failed },
-          'Socket.IO adapter: publishes to the other instances failed',
-        );
-        failed = 0;
-      });
+      const limit = logLimit(1, 10_000);
+      const pub = handlePublishFailures(this.redis.duplicate('io-pub'), (err) =>
+        limit((leftOut) =>
+          this.log.warn(
+            { err: err instanceof Error ? err.message : String(err), failed: leftOut + 1 },
+            'Socket.IO adapter: publishes to the other instances failed',
+          ),
+        ),
+      );
       server.adapter(
         createAdapter(pub, this.redis.duplicate('io-sub', { subscriber: true }), {
           key: this.redis.key('socket.io'),
