@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsString, Matches } from 'class-validator';
@@ -14,6 +15,20 @@ const commaList = ({ value }: { value: unknown }): unknown =>
       ? value.flatMap((v: string) => v.split(','))
       : value;
 
+/** `userIds`: 1–PRESENCE_QUERY_MAX user ids (`shape` says what the list must be, for the error). */
+function UserIdList(shape: string): PropertyDecorator {
+  return applyDecorators(
+    IsArray({ message: `userIds must be ${shape}` }),
+    ArrayMinSize(1, { message: 'userIds must name at least one user' }),
+    ArrayMaxSize(PRESENCE_QUERY_MAX, { message: `userIds must name at most ${PRESENCE_QUERY_MAX} users` }),
+    IsString({ each: true }),
+    Matches(EXTERNAL_ID, {
+      each: true,
+      message: 'each of userIds must be 1-64 characters from [A-Za-z0-9._:-]',
+    }),
+  );
+}
+
 export class PresenceQuery {
   @ApiProperty({
     type: String,
@@ -21,27 +36,13 @@ export class PresenceQuery {
     example: 'u2,u3',
   })
   @Transform(commaList)
-  @IsArray({ message: 'userIds must be a comma-separated list of user ids' })
-  @ArrayMinSize(1, { message: 'userIds must name at least one user' })
-  @ArrayMaxSize(PRESENCE_QUERY_MAX, { message: `userIds must name at most ${PRESENCE_QUERY_MAX} users` })
-  @IsString({ each: true })
-  @Matches(EXTERNAL_ID, {
-    each: true,
-    message: 'each of userIds must be 1-64 characters from [A-Za-z0-9._:-]',
-  })
+  @UserIdList('a comma-separated list of user ids')
   userIds!: string[];
 }
 
 /** `presence:query` over the socket: the same list, as a JSON array. */
 export class PresenceQueryEvent {
-  @IsArray({ message: 'userIds must be an array of user ids' })
-  @ArrayMinSize(1, { message: 'userIds must name at least one user' })
-  @ArrayMaxSize(PRESENCE_QUERY_MAX, { message: `userIds must name at most ${PRESENCE_QUERY_MAX} users` })
-  @IsString({ each: true })
-  @Matches(EXTERNAL_ID, {
-    each: true,
-    message: 'each of userIds must be 1-64 characters from [A-Za-z0-9._:-]',
-  })
+  @UserIdList('an array of user ids')
   userIds!: string[];
 }
 
