@@ -116,7 +116,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly inFlight = new Set<string>();
   private readonly pumpTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly typingSent = new Map<string, number>();
-  /** The `lastSeenAt` of the latest presence fired per user: an older snapshot entry is not fired. */
+  /** The `lastSeenAt` of the presence last fired per user: a snapshot entry not later is not fired. */
   private readonly presenceSeen = new Map<string, string>();
   /** Counts connects: acks and syncs of an earlier connection are ignored. */
   private connection = 0;
@@ -436,7 +436,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     s.on('unread:updated', (p) => this.emit('unread:updated', p));
     s.on('receipt:read', (p) => this.emit('receipt:read', p));
     s.on('typing', (p) => this.emit('typing', p));
-    s.on('presence', (p) => this.firePresence(p));
+    s.on('presence', (p) => {
+      // Events are fired as they come (the server sends them in order).
+      this.presenceSeen.set(p.userId, p.lastSeenAt);
+      this.emit('presence', p);
+    });
     s.on('session:end', (p) => {
       this.endReason = p.reason;
       this.emit('session:end', p);
@@ -499,18 +503,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       const users = await this.presence(userIds);
       if (connection !== this.connection || this.closed) return;
       for (const { userId, status, lastSeenAt } of users)
-        if (lastSeenAt !== null) this.firePresence({ userId, status, lastSeenAt });
+        if (lastSeenAt !== null && lastSeenAt > (this.presenceSeen.get(userId) ?? '')) {
+          // Later than what the events told: a change they did not (before we came, or while away).
+          // The same change, told by an event and the snapshot, has the same lastSeenAt.
+          this.presenceSeen.set(userId, lastSeenAt);
+          this.emit('presence', { userId, status, lastSeenAt });
+        }
     } catch (err) {
       this.emit('error', err);
     }
-  }
-
-  private firePresence(p: ServerEventPayload<'presence'>): void {
-    const seen = this.presenceSeen.get(p.userId);
-    if (seen !== undefined && p.lastSeenAt < seen) return;
-    if (seen === p.lastSeenAt) return; // the same change, from the event and the snapshot
-    this.presenceSeen.set(p.userId, p.lastSeenAt);
-    this.emit('presence', p);
   }
 
   private onDisconnect(reason: Socket.DisconnectReason): void {
