@@ -244,6 +244,11 @@ describe('Redis-backed state', () => {
       await s.add(k, 'c', 5 * MIN);
       assert.deepEqual(await s.purge(k), { removed: 0, size: 3 });
       at(2 * MIN);
+      assert.deepEqual(await s.sizes([k]), [1], 'counting does not purge');
+      assert.deepEqual(await s.census([k, `${k}-none`]), [
+        { live: 1, expired: 2 },
+        { live: 0, expired: 0 },
+      ]);
       assert.deepEqual(await s.purge(k), { removed: 2, size: 1 });
       assert.deepEqual(await s.purge(k), { removed: 0, size: 1 });
       at(6 * MIN);

@@ -2,6 +2,7 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket
 import { Emitter } from './emitter';
 import { newClientMessageId } from './ids';
 import { MessageStream } from './message-stream';
+import { PresenceView } from './presence-view';
 import {
   ChatError,
   type AckError,
@@ -116,8 +117,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly inFlight = new Set<string>();
   private readonly pumpTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly typingSent = new Map<string, number>();
-  /** The `lastSeenAt` of the presence last fired per user: a snapshot entry not later is not fired. */
-  private readonly presenceSeen = new Map<string, string>();
+  private readonly presenceView = new PresenceView();
   /** Counts connects: acks and syncs of an earlier connection are ignored. */
   private connection = 0;
   /** Socket messages held while the chat list loads after a connect. */
@@ -437,9 +437,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     s.on('receipt:read', (p) => this.emit('receipt:read', p));
     s.on('typing', (p) => this.emit('typing', p));
     s.on('presence', (p) => {
-      // Events are fired as they come (the server sends them in order).
-      this.presenceSeen.set(p.userId, p.lastSeenAt);
-      this.emit('presence', p);
+      if (this.presenceView.event(p)) this.emit('presence', p);
     });
     s.on('session:end', (p) => {
       this.endReason = p.reason;
@@ -455,6 +453,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   private onConnect(): void {
     this.connection++;
+    this.presenceView.connected();
     this.authFailures = 0;
     this.endReason = undefined;
     this.setStatus('connected');
@@ -473,6 +472,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     try {
       const list = await this.allConversations();
       if (connection !== this.connection || this.closed) return;
+      if (this.opts.presenceSnapshot !== false) void this.presenceSnapshot(connection, list);
       for (const c of list)
         if (!this.stream.isTracked(c.id)) this.stream.track(c.id, this.baselineTaken ? 0 : c.lastSeq);
       this.baselineTaken = true;
@@ -481,9 +481,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       for (const m of held) this.stream.receive(m);
       const behind = list.filter((c) => c.lastSeq > (this.stream.lastSeq(c.id) ?? 0));
       await pool(behind, 4, (c) => this.stream.catchUp(c.id));
-      if (connection !== this.connection) return;
-      this.emit('synced', list);
-      if (this.opts.presenceSnapshot !== false) void this.presenceSnapshot(connection, list);
+      if (connection === this.connection) this.emit('synced', list);
     } catch (err) {
       this.emit('error', err);
       if (connection !== this.connection || this.closed) return;
@@ -493,24 +491,30 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /**
-   * The presence of everyone in `list`, read once the chat list is: fires `presence` for each user
-   * whose status changed after what was last fired for them (the events that came meanwhile are
-   * newer, and win). A failure is reported and left: the next connect reads it again.
+   * The presence of everyone in `list`, over the socket (not REST: it does not spend the REST rate
+   * limit the chat list and the catch-up use), then `presence` for what the events have not told
+   * (PresenceView). Tried three times; then left to the next connect.
    */
   private async presenceSnapshot(connection: number, list: Conversation[]): Promise<void> {
     const userIds = [...new Set(list.flatMap((c) => c.participants.map((p) => p.userId)))];
-    try {
-      const users = await this.presence(userIds);
-      if (connection !== this.connection || this.closed) return;
-      for (const { userId, status, lastSeenAt } of users)
-        if (lastSeenAt !== null && lastSeenAt > (this.presenceSeen.get(userId) ?? '')) {
-          // Later than what the events told: a change they did not (before we came, or while away).
-          // The same change, told by an event and the snapshot, has the same lastSeenAt.
-          this.presenceSeen.set(userId, lastSeenAt);
-          this.emit('presence', { userId, status, lastSeenAt });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const users: UserPresence[] = [];
+        for (let i = 0; i < userIds.length; i += PRESENCE_QUERY_MAX) {
+          if (connection !== this.connection || this.closed) return;
+          const page = await this.emitAck('presence:query', {
+            userIds: userIds.slice(i, i + PRESENCE_QUERY_MAX),
+          });
+          users.push(...page.users);
         }
-    } catch (err) {
-      this.emit('error', err);
+        if (connection !== this.connection || this.closed) return;
+        for (const p of this.presenceView.snapshot(users)) this.emit('presence', p);
+        return;
+      } catch (err) {
+        this.emit('error', err);
+        if (attempt >= 2) return;
+        await new Promise((r) => setTimeout(r, this.retryMs * 2 ** attempt));
+      }
     }
   }
 

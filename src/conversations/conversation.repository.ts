@@ -166,13 +166,13 @@ export class ConversationRepository {
     return contacts;
   }
 
-  /** Those of `candidates` who share a conversation with `userId` (whose presence the user may see). */
+  /** Those of `candidates` who share a conversation with `userId` (whose presence the user may see; `userId` itself too, if asked). */
   async sharingWith(userId: string, candidates: string[]): Promise<Set<string>> {
     if (!candidates.length) return new Set();
     const rows: { user_id: string }[] = await this.db.read(
       `SELECT DISTINCT other.user_id
          FROM participants mine JOIN participants other ON other.conversation_id = mine.conversation_id
-        WHERE mine.user_id = $1 AND other.user_id = ANY($2::text[]) AND other.user_id <> $1`,
+        WHERE mine.user_id = $1 AND other.user_id = ANY($2::text[])`,
       [userId, candidates],
     );
     return new Set(rows.map((r) => r.user_id));

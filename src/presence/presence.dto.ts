@@ -63,7 +63,7 @@ export class PresenceListDto {
   @ApiProperty({
     type: [UserPresenceDto],
     description:
-      'in the order asked, each user once; users who share no conversation with the caller are left out (the caller is always included)',
+      'in the order asked, each user once; users who share no conversation with the caller, and the caller, are left out',
   })
   users!: UserPresenceDto[];
 }

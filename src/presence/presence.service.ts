@@ -61,22 +61,25 @@ export class PresenceService {
 
   /**
    * The presence of those of `userIds` whom `callerId` may see: users who share a conversation with
-   * them (those their presence changes reach), and the caller. In the order asked, each user once;
-   * the others are left out. A snapshot, for a client that (re)connects: the `presence` events
-   * after it carry what changes.
+   * them, the ones their presence events reach (not the caller: no event is about oneself). In the
+   * order asked, each user once; the others are left out. A snapshot for a client that (re)connects:
+   * the `presence` events after it carry what changes.
+   *
+   * A user whose connections all expired without anyone announcing it (their instance died before
+   * its lapse check ran) is announced offline here, to every contact, before answering.
    */
   async visibleTo(callerId: string, userIds: string[]): Promise<UserPresence[]> {
-    const asked = [...new Set(userIds)];
-    const shared = await this.conversations.sharingWith(
-      callerId,
-      asked.filter((id) => id !== callerId),
-    );
-    const visible = asked.filter((id) => id === callerId || shared.has(id));
+    const asked = [...new Set(userIds)].filter((id) => id !== callerId);
+    const shared = await this.conversations.sharingWith(callerId, asked);
+    const visible = asked.filter((id) => shared.has(id));
     if (!visible.length) return [];
-    const [online, seen] = await Promise.all([this.isOnline(visible), this.lastSeen(visible)]);
-    return visible.map((userId) => ({
+    const census = await this.connections.census(visible.map(key));
+    const unannounced = visible.filter((_, i) => census[i]!.live === 0 && census[i]!.expired > 0);
+    await Promise.all(unannounced.map((id) => this.checkLapsed(id)));
+    const seen = await this.lastSeen(visible);
+    return visible.map((userId, i) => ({
       userId,
-      status: online.get(userId) ? 'online' : 'offline',
+      status: census[i]!.live > 0 ? 'online' : 'offline',
       lastSeenAt: seen.get(userId) ?? null,
     }));
   }

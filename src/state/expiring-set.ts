@@ -18,6 +18,8 @@ export abstract class ExpiringSet {
   abstract purge(key: string): Promise<{ removed: number; size: number }>;
   /** Live sizes of several sets. */
   abstract sizes(keys: string[]): Promise<number[]>;
+  /** For several sets: the live members, and the expired ones nobody has purged yet. Purges nothing. */
+  abstract census(keys: string[]): Promise<{ live: number; expired: number }[]>;
 }
 
 const ADD = `
@@ -78,6 +80,22 @@ export class RedisExpiringSet extends ExpiringSet {
     const results = (await pipeline.exec()) ?? [];
     return results.map(([err, n]) => (err ? 0 : Number(n)));
   }
+
+  async census(keys: string[]): Promise<{ live: number; expired: number }[]> {
+    if (!keys.length) return [];
+    const now = this.now();
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) {
+      pipeline.zcount(this.prefix + key, `(${now}`, '+inf');
+      pipeline.zcount(this.prefix + key, '-inf', now);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const count = (i: number) => {
+      const [err, n] = results[i] ?? [null, 0];
+      return err ? 0 : Number(n);
+    };
+    return keys.map((_, i) => ({ live: count(2 * i), expired: count(2 * i + 1) }));
+  }
 }
 
 export class MemoryExpiringSet extends ExpiringSet {
@@ -121,7 +139,18 @@ export class MemoryExpiringSet extends ExpiringSet {
     return { removed, size: set.size };
   }
 
+  /** Counts without purging, as the Redis one does: purging is for whoever then announces the change. */
   async sizes(keys: string[]): Promise<number[]> {
-    return keys.map((key) => this.live(key).set.size);
+    return (await this.census(keys)).map((c) => c.live);
+  }
+
+  async census(keys: string[]): Promise<{ live: number; expired: number }[]> {
+    const now = this.now();
+    return keys.map((key) => {
+      const counts = { live: 0, expired: 0 };
+      for (const expiresAt of this.sets.get(key)?.values() ?? [])
+        counts[expiresAt > now ? 'live' : 'expired']++;
+      return counts;
+    });
   }
 }

@@ -276,7 +276,7 @@ export interface paths {
         };
         /**
          * The presence of the users named (a snapshot, e.g. after a reconnect)
-         * @description Extension of the contract. Answers for the users who share a conversation with the caller (whose `presence` events reach the caller) and for the caller; the others are left out, not refused. `lastSeenAt` is when the status last changed, as in the `presence` event: of an answer and an event about the same user, the one with the later `lastSeenAt` is the current one. Also over Socket.IO as `presence:query { userIds: [...] }`.
+         * @description Extension of the contract. Answers for the users who share a conversation with the caller (those whose `presence` events reach the caller); the others, the caller included, are left out, not refused. `lastSeenAt` is when the status last changed, the same value as in the `presence` event that announced it. Read it after the socket connects: from then on the events carry every change, so an event received since the connect is at least as new as the answer (the answer may have been read before it). Also over Socket.IO as `presence:query { userIds: [...] }`.
          */
         get: operations["PresenceController_query"];
         put?: never;
@@ -487,7 +487,7 @@ export interface components {
             lastSeenAt: string | null;
         };
         PresenceListDto: {
-            /** @description in the order asked, each user once; users who share no conversation with the caller are left out (the caller is always included) */
+            /** @description in the order asked, each user once; users who share no conversation with the caller, and the caller, are left out */
             users: components["schemas"]["UserPresenceDto"][];
         };
         Error: {

@@ -1,0 +1,47 @@
+import type { ServerEventPayload, UserPresence } from './protocol';
+
+type Presence = ServerEventPayload<'presence'>;
+
+/**
+ * What the SDK has told the app of each user's presence: the server's `presence` events, merged
+ * with the snapshot read after each connect (`presence:query`, or `GET /presence`).
+ *
+ * Events are told as they come (an exact repeat of what was told last is not). From a connect on,
+ * they carry every change; so a snapshot entry is told only for a user with no event since that
+ * connect (the snapshot may have been read before the change such an event announced), and only
+ * when it differs from what was told last (the same change, already told; or nothing new since an
+ * earlier connect). Instances' clocks are not compared: `lastSeenAt` only tells changes apart.
+ */
+export class PresenceView {
+  private readonly told = new Map<string, { status: string; lastSeenAt: string }>();
+  private eventsSinceConnect = new Set<string>();
+
+  /** A (re)connect: the snapshot read after it is compared with the events after it. */
+  connected(): void {
+    this.eventsSinceConnect = new Set();
+  }
+
+  /** A `presence` event: whether to tell the app. */
+  event(p: Presence): boolean {
+    this.eventsSinceConnect.add(p.userId);
+    return this.tell(p);
+  }
+
+  /** The entries of a snapshot read since the last connect that the app must be told. */
+  snapshot(users: UserPresence[]): Presence[] {
+    const out: Presence[] = [];
+    for (const { userId, status, lastSeenAt } of users) {
+      if (lastSeenAt === null || this.eventsSinceConnect.has(userId)) continue;
+      const p = { userId, status, lastSeenAt };
+      if (this.tell(p)) out.push(p);
+    }
+    return out;
+  }
+
+  private tell(p: Presence): boolean {
+    const last = this.told.get(p.userId);
+    if (last?.status === p.status && last.lastSeenAt === p.lastSeenAt) return false;
+    this.told.set(p.userId, { status: p.status, lastSeenAt: p.lastSeenAt });
+    return true;
+  }
+}
