@@ -10,6 +10,7 @@ import { Client } from 'pg';
 import type { Socket } from 'socket.io-client';
 import { RoutingService } from '../src/business/routing.service';
 import { DomainEvents } from '../src/common/domain-events';
+import { PresenceService } from '../src/presence/presence.service';
 import { displayNameFor } from '../src/profiles/profile.mock';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
 
@@ -616,6 +617,19 @@ describe('business routing triggers', { concurrency: true }, () => {
       await waitSystem(b, c.id, joined(b.id));
       // Re-queued and assigned in one go: no "back in the queue" notice.
       assert.deepEqual(await systemTexts(customer, c.id), [joined(a.id), joined(b.id)]);
+    });
+    it('an agent whose instance died (their connection never closed, never checked) goes offline by the sweep; after the grace period the conversation is re-queued', async (t) => {
+      await putBusiness('t-dead', ALWAYS);
+      await putAgent('t-dead', 'dead.agent', 1);
+      const agent = await user(t, 'dead.agent', false);
+      await app.app.get(PresenceService).beat(agent.id, 'connection-of-a-dead-instance');
+      await waitPresence('t-dead', agent.id, 'online');
+      const customer = await user(t, 'dead.c');
+      const c = await open(customer, 't-dead');
+      assert.equal(c.business.assignedAgentId, agent.id);
+      const requeued = await waitState(customer, c.id, (b) => b.status === 'queued', 'c re-queued');
+      assert.equal(requeued.assignedAgentId, null);
+      assert.equal(await loadOf('t-dead', agent.id), 0);
     });
   });
 

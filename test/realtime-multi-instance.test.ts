@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import type { Socket } from 'socket.io-client';
+import { PresenceService } from '../src/presence/presence.service';
 import { connectSocket, emitAck, http, testWorld, token, TEST_REDIS_URL, type TestApp } from './support/app';
 import { until } from './support/processes';
 
@@ -300,5 +301,19 @@ describe('realtime across two instances (Redis)', () => {
     assert.deepEqual((await snapshot()).data.users, [
       { userId: alice, status: 'offline', lastSeenAt: last.lastSeenAt },
     ]);
+  });
+
+  it('a user whose connections were on a dead instance is announced offline by another instance', async () => {
+    const [ghost, bob] = users('ghost', 'bob');
+    await direct(A, ghost!, bob!);
+    const b1 = await device(B, bob!);
+    // A connection that A registered and then never heartbeated, closed or lapse-checked: as if A had died.
+    await A.app.get(PresenceService).beat(ghost!, 'connection-of-a-dead-instance');
+    const statuses = () => got(b1, 'presence', (p) => p.userId === ghost).map((p) => p.status);
+    await until(() => statuses().length === 1, 'ghost online');
+    await until(() => statuses().length === 2, 'ghost offline, announced by a sweep', 15_000);
+    assert.deepEqual(statuses(), ['online', 'offline']);
+    // The index of expiries no longer holds it.
+    assert.equal(await redis.zscore(`${world.redisPrefix}set:expiries`, `presence:${ghost}`), null);
   });
 });

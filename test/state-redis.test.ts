@@ -236,6 +236,32 @@ describe('Redis-backed state', () => {
       assert.deepEqual(await s.sizes([k]), [0]);
     });
 
+    it('expired names the sets whose members all expired until a purge empties them; a later add takes one back out', async () => {
+      const start = Date.now();
+      let now = start;
+      const own = `${prefix}exp${randomBytes(3).toString('hex')}:`;
+      const s = new RedisExpiringSet(redis, own, () => now);
+      await s.add('presence:a', 'x', MIN);
+      await s.add('presence:b', 'y', MIN);
+      await s.add('presence:c', 'z', 3 * MIN);
+      assert.deepEqual(await s.expired(10), []);
+      now = start + 2 * MIN;
+      assert.deepEqual((await s.expired(10)).sort(), ['presence:a', 'presence:b']);
+      assert.deepEqual(await s.expired(1), ['presence:a'], 'at most limit');
+      await s.add('presence:b', 'y2', MIN); // back before anyone purged it
+      assert.deepEqual(await s.expired(10), ['presence:a']);
+      assert.deepEqual(await s.purge('presence:a'), { removed: 1, size: 0 });
+      assert.deepEqual(await s.expired(10), [], 'purged and out of the index');
+      // A set removed cleanly is named once its expiry passes; its purge takes nothing and unindexes it.
+      assert.deepEqual(await s.remove('presence:b', 'y2'), { removed: 1, size: 0 });
+      now = start + 4 * MIN;
+      assert.deepEqual((await s.expired(10)).sort(), ['presence:b', 'presence:c']);
+      assert.deepEqual(await s.purge('presence:b'), { removed: 0, size: 0 });
+      assert.deepEqual(await s.expired(10), ['presence:c']);
+      // The set's key outlives its members for the sweep to find it (not collected after 2 × TTL).
+      assert.ok((await redis.pttl(`${own}presence:c`)) > 30 * MIN);
+    });
+
     it('purge reports how many expired members it dropped, once', async () => {
       const { set: s, at } = withClock();
       const k = `k${randomBytes(3).toString('hex')}`;

@@ -49,6 +49,16 @@ export class PresenceService {
     if (removed > 0 && size === 0) await this.announce(userId, 'offline');
   }
 
+  /**
+   * Announces offline the users whose connections all expired with nobody announcing it: their
+   * instance died (the lapse check runs only for an instance's own connections). Every instance runs
+   * it periodically; whoever purges a set announces, so a change is announced once.
+   */
+  async sweepExpired(limit = 500): Promise<void> {
+    for (const k of await this.connections.expired(limit))
+      if (k.startsWith(KEY_PREFIX)) await this.checkLapsed(k.slice(KEY_PREFIX.length));
+  }
+
   async isOnline(userIds: string[]): Promise<Map<string, boolean>> {
     const sizes = await this.connections.sizes(userIds.map(key));
     return new Map(userIds.map((id, i) => [id, (sizes[i] ?? 0) > 0]));
@@ -91,5 +101,6 @@ export class PresenceService {
   }
 }
 
-const key = (userId: string) => `presence:${userId}`;
+const KEY_PREFIX = 'presence:';
+const key = (userId: string) => KEY_PREFIX + userId;
 const seenKey = (userId: string) => `seen:${userId}`;

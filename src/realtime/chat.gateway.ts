@@ -242,6 +242,7 @@ export class ChatGateway
       if (lapsed)
         this.presence.checkLapsed(userId).catch((err: unknown) => this.warn('presence lapse check', err));
     }
+    this.presence.sweepExpired().catch((err: unknown) => this.warn('presence sweep', err));
   }
 
   private warn(what: string, err: unknown): void {

@@ -20,6 +20,12 @@ export abstract class ExpiringSet {
   abstract sizes(keys: string[]): Promise<number[]>;
   /** For several sets: the live members, and the expired ones nobody has purged yet. Purges nothing. */
   abstract census(keys: string[]): Promise<{ live: number; expired: number }[]>;
+  /**
+   * Up to `limit` sets whose members have all expired and that nobody has purged since (their
+   * members' process died without removing them), to purge: whoever purges one announces it. May
+   * also name sets already emptied (they cost one purge that takes nothing out).
+   */
+  abstract expired(limit: number): Promise<string[]>;
 }
 
 const ADD = `
@@ -34,14 +40,33 @@ local removed = redis.call('ZREM', KEYS[1], ARGV[2])
 removed = removed + redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return { removed, redis.call('ZCARD', KEYS[1]) }`;
 
+/**
+ * How long a set whose members all expired stays in Redis for the sweep to find (and announce).
+ * The key's own expiry only collects what nobody swept (every instance down that long).
+ */
+const KEEP_EXPIRED_MS = 3_600_000;
+
+/** Takes a set out of the index once it has expired (not if an add has moved its expiry since). */
+const UNINDEX = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if score and tonumber(score) <= tonumber(ARGV[1]) then return redis.call('ZREM', KEYS[1], ARGV[2]) end
+return 0`;
+
 const PURGE = `
 local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return { removed, redis.call('ZCARD', KEYS[1]) }`;
 
+/**
+ * In Redis each set is a sorted set of members by expiry. An index (one sorted set of set keys by
+ * their latest expiry, written beside each add: a set and the index may live on different Cluster
+ * slots) lets any instance find the sets whose members all expired unannounced.
+ */
 export class RedisExpiringSet extends ExpiringSet {
   private readonly addScript;
   private readonly removeScript;
   private readonly purgeScript;
+  private readonly unindexScript;
+  private readonly index: string;
 
   constructor(
     private readonly redis: Redis,
@@ -52,11 +77,19 @@ export class RedisExpiringSet extends ExpiringSet {
     this.addScript = redisScript(redis, 'chatExpiringSetAdd', 1, ADD);
     this.removeScript = redisScript(redis, 'chatExpiringSetRemove', 1, REMOVE);
     this.purgeScript = redisScript(redis, 'chatExpiringSetPurge', 1, PURGE);
+    this.unindexScript = redisScript(redis, 'chatExpiringSetUnindex', 1, UNINDEX);
+    // Set keys have a colon (`presence:<user>`): this name is no set's.
+    this.index = `${prefix}expiries`;
   }
 
   async add(key: string, member: string, ttlMs: number): Promise<number> {
     const now = this.now();
-    return Number(await this.addScript(this.prefix + key, now, now + ttlMs, member, ttlMs * 2));
+    // The TTL is the same for every add of a set: the latest add's expiry is the set's.
+    const [before] = await Promise.all([
+      this.addScript(this.prefix + key, now, now + ttlMs, member, ttlMs + KEEP_EXPIRED_MS),
+      this.redis.zadd(this.index, now + ttlMs, key),
+    ]);
+    return Number(before);
   }
 
   async remove(key: string, member: string): Promise<{ removed: number; size: number }> {
@@ -68,8 +101,14 @@ export class RedisExpiringSet extends ExpiringSet {
   }
 
   async purge(key: string): Promise<{ removed: number; size: number }> {
-    const [removed, size] = (await this.purgeScript(this.prefix + key, this.now())) as [number, number];
+    const now = this.now();
+    const [removed, size] = (await this.purgeScript(this.prefix + key, now)) as [number, number];
+    if (size === 0) await this.unindexScript(this.index, now, key);
     return { removed, size };
+  }
+
+  async expired(limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.index, '-inf', this.now(), 'LIMIT', 0, limit);
   }
 
   async sizes(keys: string[]): Promise<number[]> {
@@ -142,6 +181,16 @@ export class MemoryExpiringSet extends ExpiringSet {
   /** Counts without purging, as the Redis one does: purging is for whoever then announces the change. */
   async sizes(keys: string[]): Promise<number[]> {
     return (await this.census(keys)).map((c) => c.live);
+  }
+
+  async expired(limit: number): Promise<string[]> {
+    const now = this.now();
+    const out: string[] = [];
+    for (const [key, set] of this.sets) {
+      if (out.length >= limit) break;
+      if ([...set.values()].every((expiresAt) => expiresAt <= now)) out.push(key);
+    }
+    return out;
   }
 
   async census(keys: string[]): Promise<{ live: number; expired: number }[]> {

@@ -187,6 +187,22 @@ describe('MemoryExpiringSet', () => {
     assert.deepEqual(await s.sizes(['k']), [0]);
   });
 
+  it('expired names the sets whose members all expired, until a purge takes them out', async () => {
+    const clock = manualClock();
+    const s = new MemoryExpiringSet(clock.now);
+    await s.add('a', 'x', 1000);
+    await s.add('b', 'y', 1000);
+    await s.add('b', 'z', 3000);
+    assert.deepEqual(await s.expired(10), []);
+    clock.at(2000);
+    assert.deepEqual(await s.expired(10), ['a'], 'b has a live member');
+    clock.at(4000);
+    assert.deepEqual(await s.expired(10), ['a', 'b']);
+    assert.deepEqual(await s.expired(1), ['a'], 'at most limit');
+    assert.deepEqual(await s.purge('a'), { removed: 1, size: 0 });
+    assert.deepEqual(await s.expired(10), ['b']);
+  });
+
   it('purge reports how many expired members it dropped, once', async () => {
     const clock = manualClock();
     const s = new MemoryExpiringSet(clock.now);
