@@ -28,11 +28,13 @@ export abstract class ExpiringSet {
   abstract expired(limit: number): Promise<string[]>;
 }
 
+/** KEYS: the set, the index. The TTL is the same for every add of a set: its latest add's expiry is the set's. */
 const ADD = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local before = redis.call('ZCARD', KEYS[1])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 return before`;
 
 const REMOVE = `
@@ -46,26 +48,23 @@ return { removed, redis.call('ZCARD', KEYS[1]) }`;
  */
 const KEEP_EXPIRED_MS = 3_600_000;
 
-/** Takes a set out of the index once it has expired (not if an add has moved its expiry since). */
-const UNINDEX = `
-local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
-if score and tonumber(score) <= tonumber(ARGV[1]) then return redis.call('ZREM', KEYS[1], ARGV[2]) end
-return 0`;
-
+/** KEYS: the set, the index. An emptied set leaves the index. */
 const PURGE = `
 local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return { removed, redis.call('ZCARD', KEYS[1]) }`;
+local size = redis.call('ZCARD', KEYS[1])
+if size == 0 then redis.call('ZREM', KEYS[2], ARGV[2]) end
+return { removed, size }`;
 
 /**
  * In Redis each set is a sorted set of members by expiry. An index (one sorted set of set keys by
- * their latest expiry, written beside each add: a set and the index may live on different Cluster
- * slots) lets any instance find the sets whose members all expired unannounced.
+ * their latest expiry, written by the same script as each add; in a Cluster every key of the service
+ * shares one slot, see RedisService) lets any instance find the sets whose members all expired
+ * unannounced.
  */
 export class RedisExpiringSet extends ExpiringSet {
   private readonly addScript;
   private readonly removeScript;
   private readonly purgeScript;
-  private readonly unindexScript;
   private readonly index: string;
 
   constructor(
@@ -74,22 +73,26 @@ export class RedisExpiringSet extends ExpiringSet {
     private readonly now: () => number = Date.now,
   ) {
     super();
-    this.addScript = redisScript(redis, 'chatExpiringSetAdd', 1, ADD);
+    this.addScript = redisScript(redis, 'chatExpiringSetAdd2', 2, ADD);
     this.removeScript = redisScript(redis, 'chatExpiringSetRemove', 1, REMOVE);
-    this.purgeScript = redisScript(redis, 'chatExpiringSetPurge', 1, PURGE);
-    this.unindexScript = redisScript(redis, 'chatExpiringSetUnindex', 1, UNINDEX);
+    this.purgeScript = redisScript(redis, 'chatExpiringSetPurge2', 2, PURGE);
     // Set keys have a colon (`presence:<user>`): this name is no set's.
     this.index = `${prefix}expiries`;
   }
 
   async add(key: string, member: string, ttlMs: number): Promise<number> {
     const now = this.now();
-    // The TTL is the same for every add of a set: the latest add's expiry is the set's.
-    const [before] = await Promise.all([
-      this.addScript(this.prefix + key, now, now + ttlMs, member, ttlMs + KEEP_EXPIRED_MS),
-      this.redis.zadd(this.index, now + ttlMs, key),
-    ]);
-    return Number(before);
+    return Number(
+      await this.addScript(
+        this.prefix + key,
+        this.index,
+        now,
+        now + ttlMs,
+        member,
+        ttlMs + KEEP_EXPIRED_MS,
+        key,
+      ),
+    );
   }
 
   async remove(key: string, member: string): Promise<{ removed: number; size: number }> {
@@ -102,8 +105,10 @@ export class RedisExpiringSet extends ExpiringSet {
 
   async purge(key: string): Promise<{ removed: number; size: number }> {
     const now = this.now();
-    const [removed, size] = (await this.purgeScript(this.prefix + key, now)) as [number, number];
-    if (size === 0) await this.unindexScript(this.index, now, key);
+    const [removed, size] = (await this.purgeScript(this.prefix + key, this.index, now, key)) as [
+      number,
+      number,
+    ];
     return { removed, size };
   }
 
