@@ -236,30 +236,39 @@ describe('Redis-backed state', () => {
       assert.deepEqual(await s.sizes([k]), [0]);
     });
 
-    it('expired names the sets whose members all expired until a purge empties them; a later add takes one back out', async () => {
+    it('expired names the sets whose members all expired, until a purge takes them out; remove and purge keep the index right', async () => {
       const start = Date.now();
       let now = start;
       const own = `${prefix}exp${randomBytes(3).toString('hex')}:`;
       const s = new RedisExpiringSet(redis, own, () => now);
+      const due = async (olderThanMs = 0) => (await s.expired(10, { olderThanMs, quietMs: 0 })).sort();
       await s.add('presence:a', 'x', MIN);
       await s.add('presence:b', 'y', MIN);
       await s.add('presence:c', 'z', 3 * MIN);
-      assert.deepEqual(await s.expired(10), []);
+      await s.add('presence:d', 'w', MIN);
+      assert.deepEqual(await due(), []);
+      // Removed cleanly: out of the index at once.
+      assert.deepEqual(await s.remove('presence:d', 'w'), { removed: 1, size: 0 });
       now = start + 2 * MIN;
-      assert.deepEqual((await s.expired(10)).sort(), ['presence:a', 'presence:b']);
-      assert.deepEqual(await s.expired(1), ['presence:a'], 'at most limit');
+      assert.deepEqual(await due(), ['presence:a', 'presence:b']);
+      assert.deepEqual(await due(1.5 * MIN), [], 'expired less than 1.5 min ago');
+      assert.deepEqual(await s.expired(1, { olderThanMs: 0, quietMs: 0 }), ['presence:a'], 'at most limit');
       await s.add('presence:b', 'y2', MIN); // back before anyone purged it
-      assert.deepEqual(await s.expired(10), ['presence:a']);
+      assert.deepEqual(await due(), ['presence:a']);
       assert.deepEqual(await s.purge('presence:a'), { removed: 1, size: 0 });
-      assert.deepEqual(await s.expired(10), [], 'purged and out of the index');
-      // A set removed cleanly is named once its expiry passes; its purge takes nothing and unindexes it.
-      assert.deepEqual(await s.remove('presence:b', 'y2'), { removed: 1, size: 0 });
-      now = start + 4 * MIN;
-      assert.deepEqual((await s.expired(10)).sort(), ['presence:b', 'presence:c']);
-      assert.deepEqual(await s.purge('presence:b'), { removed: 0, size: 0 });
-      assert.deepEqual(await s.expired(10), ['presence:c']);
+      assert.deepEqual(await due(), [], 'purged and out of the index');
+      // An add with a shorter TTL indexes the set too early; the purge re-indexes it at its latest member.
+      await s.add('presence:c', 'short', MIN / 2);
+      now = start + 2.6 * MIN;
+      assert.deepEqual(await due(), ['presence:c']);
+      assert.deepEqual(await s.purge('presence:c'), { removed: 1, size: 1 });
+      assert.deepEqual(await due(), [], 'z lives until 3 min');
+      now = start + 3.1 * MIN;
+      assert.deepEqual(await due(), ['presence:b', 'presence:c']);
       // The set's key outlives its members for the sweep to find it (not collected after 2 × TTL).
       assert.ok((await redis.pttl(`${own}presence:c`)) > 30 * MIN);
+      // Nothing within quietMs of the connection's last ready.
+      assert.deepEqual(await s.expired(10, { olderThanMs: 0, quietMs: 3.2 * MIN }), []);
     });
 
     it('purge reports how many expired members it dropped, once', async () => {

@@ -9,6 +9,10 @@ import { KeyValueStore } from '../state/key-value.store';
 import type { UserPresence } from './presence.types';
 
 const LAST_SEEN_TTL_S = 30 * 86_400;
+/** How far apart instances' clocks may be without the sweep taking a live connection for a dead one. */
+const SWEEP_SKEW_MS = 5_000;
+/** Batches one sweep may take (the rest waits for the next). */
+const SWEEP_ROUNDS = 10;
 
 /**
  * Presence (CONTRACT §4): a user is online while any of their connections is alive and has
@@ -19,6 +23,7 @@ const LAST_SEEN_TTL_S = 30 * 86_400;
 @Injectable()
 export class PresenceService {
   private readonly ttlMs: number;
+  private sweeping = false;
 
   constructor(
     private readonly connections: ExpiringSet,
@@ -43,20 +48,45 @@ export class PresenceService {
     if (removed > 0 && size === 0) await this.announce(userId, 'offline');
   }
 
-  /** Called when this instance sees none of the user's local connections heartbeat in time. */
-  async checkLapsed(userId: string): Promise<void> {
-    const { removed, size } = await this.connections.purge(key(userId));
+  /**
+   * Called when this instance sees none of the user's local connections heartbeat in time (and by
+   * the sweep and the query, for connections of other instances, expired `olderThanMs` ago).
+   */
+  async checkLapsed(userId: string, olderThanMs = 0): Promise<void> {
+    const { removed, size } = await this.connections.purge(key(userId), olderThanMs);
     if (removed > 0 && size === 0) await this.announce(userId, 'offline');
   }
 
   /**
    * Announces offline the users whose connections all expired with nobody announcing it: their
    * instance died (the lapse check runs only for an instance's own connections). Every instance runs
-   * it periodically; whoever purges a set announces, so a change is announced once.
+   * it periodically; whoever purges a set announces, so a change is announced once. A connection is
+   * swept once it expired SWEEP_SKEW_MS ago by this instance's clock (instances' clocks differ), and
+   * not within a TTL of a reconnection to Redis (the live connections' heartbeats went to each
+   * instance's own memory meanwhile: their sets in Redis look expired until the next heartbeat).
    */
-  async sweepExpired(limit = 500): Promise<void> {
-    for (const k of await this.connections.expired(limit))
-      if (k.startsWith(KEY_PREFIX)) await this.checkLapsed(k.slice(KEY_PREFIX.length));
+  async sweepExpired(batch = 500): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    const failures: unknown[] = [];
+    try {
+      for (let round = 0; round < SWEEP_ROUNDS; round++) {
+        const due = await this.connections.expired(batch, {
+          olderThanMs: SWEEP_SKEW_MS,
+          quietMs: this.ttlMs,
+        });
+        const results = await Promise.allSettled(
+          due
+            .filter((k) => k.startsWith(KEY_PREFIX))
+            .map((k) => this.checkLapsed(k.slice(KEY_PREFIX.length), SWEEP_SKEW_MS)),
+        );
+        for (const r of results) if (r.status === 'rejected') failures.push(r.reason);
+        if (due.length < batch || failures.length) break;
+      }
+    } finally {
+      this.sweeping = false;
+    }
+    if (failures.length) throw failures[0];
   }
 
   async isOnline(userIds: string[]): Promise<Map<string, boolean>> {
@@ -75,8 +105,9 @@ export class PresenceService {
    * order asked, each user once; the others are left out. A snapshot for a client that (re)connects:
    * the `presence` events after it carry what changes.
    *
-   * A user whose connections all expired without anyone announcing it (their instance died before
-   * its lapse check ran) is announced offline here, to every contact, before answering.
+   * A user whose connections all expired (SWEEP_SKEW_MS ago or more) without anyone announcing it
+   * (their instance died before its lapse check ran) is announced offline here, to every contact,
+   * before answering.
    */
   async visibleTo(callerId: string, userIds: string[]): Promise<UserPresence[]> {
     const asked = [...new Set(userIds)].filter((id) => id !== callerId);
@@ -85,7 +116,7 @@ export class PresenceService {
     if (!visible.length) return [];
     const census = await this.connections.census(visible.map(key));
     const unannounced = visible.filter((_, i) => census[i]!.live === 0 && census[i]!.expired > 0);
-    await Promise.all(unannounced.map((id) => this.checkLapsed(id)));
+    await Promise.all(unannounced.map((id) => this.checkLapsed(id, SWEEP_SKEW_MS)));
     const seen = await this.lastSeen(visible);
     return visible.map((userId, i) => ({
       userId,

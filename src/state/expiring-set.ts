@@ -14,18 +14,22 @@ export abstract class ExpiringSet {
    * live size after. `removed` is 0 when the member had already been purged as expired.
    */
   abstract remove(key: string, member: string): Promise<{ removed: number; size: number }>;
-  /** Drops expired members; returns how many were dropped and the live size after. */
-  abstract purge(key: string): Promise<{ removed: number; size: number }>;
+  /**
+   * Drops the members expired at least `olderThanMs` ago (default: expired at all); returns how many
+   * were dropped and the size after (which counts members expired more recently than that).
+   */
+  abstract purge(key: string, olderThanMs?: number): Promise<{ removed: number; size: number }>;
   /** Live sizes of several sets. */
   abstract sizes(keys: string[]): Promise<number[]>;
   /** For several sets: the live members, and the expired ones nobody has purged yet. Purges nothing. */
   abstract census(keys: string[]): Promise<{ live: number; expired: number }[]>;
   /**
-   * Up to `limit` sets whose members have all expired and that nobody has purged since (their
-   * members' process died without removing them), to purge: whoever purges one announces it. May
-   * also name sets already emptied (they cost one purge that takes nothing out).
+   * Up to `limit` sets of other processes whose members have all expired at least `olderThanMs` ago
+   * and that nobody has purged since (the process died without removing them), to purge: whoever
+   * purges one announces it. Nothing within `quietMs` of a (re)connection to the shared store: while
+   * it was away, the heartbeats of live members went elsewhere, and they have not come back yet.
    */
-  abstract expired(limit: number): Promise<string[]>;
+  abstract expired(limit: number, opts: { olderThanMs: number; quietMs: number }): Promise<string[]>;
 }
 
 /** KEYS: the set, the index. The TTL is the same for every add of a set: its latest add's expiry is the set's. */
@@ -37,10 +41,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 return before`;
 
+/** KEYS: the set, the index. An emptied set leaves the index. */
 const REMOVE = `
 local removed = redis.call('ZREM', KEYS[1], ARGV[2])
 removed = removed + redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return { removed, redis.call('ZCARD', KEYS[1]) }`;
+local size = redis.call('ZCARD', KEYS[1])
+if size == 0 then redis.call('ZREM', KEYS[2], ARGV[3]) end
+return { removed, size }`;
 
 /**
  * How long a set whose members all expired stays in Redis for the sweep to find (and announce).
@@ -48,11 +55,19 @@ return { removed, redis.call('ZCARD', KEYS[1]) }`;
  */
 const KEEP_EXPIRED_MS = 3_600_000;
 
-/** KEYS: the set, the index. An emptied set leaves the index. */
+/**
+ * KEYS: the set, the index. An emptied set leaves the index; one with members left is indexed at
+ * its latest member's expiry (an add with a shorter TTL, or a clock behind, may have set it earlier).
+ */
 const PURGE = `
 local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local size = redis.call('ZCARD', KEYS[1])
-if size == 0 then redis.call('ZREM', KEYS[2], ARGV[2]) end
+if size == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+else
+  local latest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('ZADD', KEYS[2], latest[2], ARGV[2])
+end
 return { removed, size }`;
 
 /**
@@ -66,6 +81,8 @@ export class RedisExpiringSet extends ExpiringSet {
   private readonly removeScript;
   private readonly purgeScript;
   private readonly index: string;
+  /** When the connection to Redis last became ready (for `expired`'s quiet period). */
+  private readySince: number;
 
   constructor(
     private readonly redis: Redis,
@@ -74,10 +91,12 @@ export class RedisExpiringSet extends ExpiringSet {
   ) {
     super();
     this.addScript = redisScript(redis, 'chatExpiringSetAdd2', 2, ADD);
-    this.removeScript = redisScript(redis, 'chatExpiringSetRemove', 1, REMOVE);
+    this.removeScript = redisScript(redis, 'chatExpiringSetRemove2', 2, REMOVE);
     this.purgeScript = redisScript(redis, 'chatExpiringSetPurge2', 2, PURGE);
     // Set keys have a colon (`presence:<user>`): this name is no set's.
     this.index = `${prefix}expiries`;
+    this.readySince = this.now();
+    redis.on('ready', () => (this.readySince = this.now()));
   }
 
   async add(key: string, member: string, ttlMs: number): Promise<number> {
@@ -96,24 +115,29 @@ export class RedisExpiringSet extends ExpiringSet {
   }
 
   async remove(key: string, member: string): Promise<{ removed: number; size: number }> {
-    const [removed, size] = (await this.removeScript(this.prefix + key, this.now(), member)) as [
+    const [removed, size] = (await this.removeScript(
+      this.prefix + key,
+      this.index,
+      this.now(),
+      member,
+      key,
+    )) as [number, number];
+    return { removed, size };
+  }
+
+  async purge(key: string, olderThanMs = 0): Promise<{ removed: number; size: number }> {
+    const cutoff = this.now() - olderThanMs;
+    const [removed, size] = (await this.purgeScript(this.prefix + key, this.index, cutoff, key)) as [
       number,
       number,
     ];
     return { removed, size };
   }
 
-  async purge(key: string): Promise<{ removed: number; size: number }> {
+  async expired(limit: number, { olderThanMs, quietMs }: { olderThanMs: number; quietMs: number }) {
     const now = this.now();
-    const [removed, size] = (await this.purgeScript(this.prefix + key, this.index, now, key)) as [
-      number,
-      number,
-    ];
-    return { removed, size };
-  }
-
-  async expired(limit: number): Promise<string[]> {
-    return this.redis.zrangebyscore(this.index, '-inf', this.now(), 'LIMIT', 0, limit);
+    if (now - this.readySince < quietMs) return [];
+    return this.redis.zrangebyscore(this.index, '-inf', now - olderThanMs, 'LIMIT', 0, limit);
   }
 
   async sizes(keys: string[]): Promise<number[]> {
@@ -149,12 +173,12 @@ export class MemoryExpiringSet extends ExpiringSet {
     super();
   }
 
-  private live(key: string): { set: Map<string, number>; removed: number } {
+  /** The set, without its members expired by `cutoff` (now by default). */
+  private live(key: string, cutoff = this.now()): { set: Map<string, number>; removed: number } {
     const set = this.sets.get(key) ?? new Map<string, number>();
-    const now = this.now();
     let removed = 0;
     for (const [member, expiresAt] of set) {
-      if (expiresAt <= now) {
+      if (expiresAt <= cutoff) {
         set.delete(member);
         removed++;
       }
@@ -178,8 +202,8 @@ export class MemoryExpiringSet extends ExpiringSet {
     return { removed: had + removed, size: set.size };
   }
 
-  async purge(key: string): Promise<{ removed: number; size: number }> {
-    const { set, removed } = this.live(key);
+  async purge(key: string, olderThanMs = 0): Promise<{ removed: number; size: number }> {
+    const { set, removed } = this.live(key, this.now() - olderThanMs);
     return { removed, size: set.size };
   }
 
@@ -188,14 +212,12 @@ export class MemoryExpiringSet extends ExpiringSet {
     return (await this.census(keys)).map((c) => c.live);
   }
 
-  async expired(limit: number): Promise<string[]> {
-    const now = this.now();
-    const out: string[] = [];
-    for (const [key, set] of this.sets) {
-      if (out.length >= limit) break;
-      if ([...set.values()].every((expiresAt) => expiresAt <= now)) out.push(key);
-    }
-    return out;
+  /**
+   * None: every set in this process's memory is its own (one instance without Redis, or the
+   * instance's own view while Redis is down), and its own lapse check purges them.
+   */
+  async expired(): Promise<string[]> {
+    return [];
   }
 
   async census(keys: string[]): Promise<{ live: number; expired: number }[]> {
