@@ -47,7 +47,7 @@ export interface ChatClientOptions {
   /** A fetch to use for REST (default: the global one). */
   fetch?: (input: Request) => Promise<Response>;
   /**
-   * After each (re)connect, read the presence of everyone in the chat list (`GET /presence`) and
+   * After each (re)connect, read the presence of everyone in the chat list (`presence:query`) and
    * fire `presence` for what the events have not told yet. Default true.
    */
   presenceSnapshot?: boolean;
@@ -93,7 +93,7 @@ interface PendingSend {
 const RETRYABLE = new Set(['SERVICE_UNAVAILABLE', 'RATE_LIMITED', 'INTERNAL', 'TIMEOUT']);
 const MAX_INTERNAL_ATTEMPTS = 5;
 const TYPING_RENEW_MS = 3000;
-/** The most users one `GET /presence` may name. */
+/** The most users one `GET /presence` or `presence:query` may name. */
 const PRESENCE_QUERY_MAX = 100;
 
 /** CONTRACT §4: clients send `presence:heartbeat` every 20–25 s (the server's presence TTL is 30 s). */
@@ -298,8 +298,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   // ---- presence (REST) -----------------------------------------------------------------------
 
   /**
-   * The presence of the users named (`GET /presence`, 100 per request): of those who share a
-   * conversation with you, and yours; the others are left out.
+   * The presence of the users named (`GET /presence`, 100 per request), of those who share a
+   * conversation with you; the others (you too) are left out.
    */
   async presence(userIds: string[]): Promise<UserPresence[]> {
     const users: UserPresence[] = [];
