@@ -246,6 +246,18 @@ describe('presence (one instance, PRESENCE_TTL_S=2)', () => {
       assert.equal(ack.ok, false, JSON.stringify(payload));
       assert.equal(ack.error.code, 'VALIDATION_FAILED', JSON.stringify(payload));
     }
+    // A client asking in a loop is refused: 30 queries per 10 s per user.
+    const [looper] = users('looper');
+    const l1 = await device(looper!);
+    const acks = [];
+    for (let i = 0; i < 31; i++) acks.push(await emitAck(l1.socket, 'presence:query', { userIds: ['x'] }));
+    assert.deepEqual(
+      acks.slice(0, 30).map((a) => a.ok),
+      Array(30).fill(true),
+    );
+    assert.equal(acks[30].ok, false);
+    assert.equal(acks[30].error.code, 'RATE_LIMITED');
+    assert.ok(acks[30].error.retryAfterS >= 1 && acks[30].error.retryAfterS <= 10, JSON.stringify(acks[30]));
     // 100 is allowed.
     const ok = await http(app.url, 'GET', `/presence?userIds=${tooMany.slice(0, 100).join(',')}`, {
       token: await token(alice!),

@@ -22,6 +22,12 @@ import { scheduleExpiry, type AuthedSocket } from './socket-auth';
 import { endSocketEventSpan, startSocketEventSpan } from './socket-tracing';
 import { HeartbeatEvent, ReadEvent, SendMessageEvent, TypingEvent, validatePayload } from './socket.dto';
 
+/**
+ * `presence:query` per user: a client needs a few per (re)connect (100 users each); one asking in a
+ * loop is refused (each query is a database join and two Redis round trips).
+ */
+const PRESENCE_QUERIES = { limit: 30, windowMs: 10_000 };
+
 /** How long shutdown waits for client events in flight (sends waiting for the database). */
 const SHUTDOWN_DRAIN_MS = 10_000;
 
@@ -92,6 +98,17 @@ export class ChatGateway
     },
     'presence:query': async (socket, payload) => {
       const input = await validatePayload(PresenceQueryEvent, payload);
+      const { limit, windowMs } = PRESENCE_QUERIES;
+      const verdict = await this.limiter.hit(`presence-query:${socket.data.user.id}`, limit, windowMs);
+      if (!verdict.allowed) {
+        this.metrics.rateLimited.inc({ scope: 'socket' });
+        throw new AppError(
+          'RATE_LIMITED',
+          'Too many presence queries, slow down',
+          undefined,
+          Math.ceil(verdict.retryAfterMs / 1000),
+        );
+      }
       return { users: await this.presence.visibleTo(socket.data.user.id, input.userIds) };
     },
   };
