@@ -21,7 +21,7 @@ import {
   TraceFlags,
   type SpanContext,
 } from '@opentelemetry/api';
-import { tracingEnabled, UNSAMPLED_AT_EDGE } from './tracing';
+import { tracingEnabled, unsampledAtEdge } from './tracing';
 
 export const TRACER_NAME = 'chat-service';
 
@@ -124,7 +124,7 @@ const SHED_SPAN_CONTEXT = createContextKey('chat-service shed span context');
  * own); its log lines keep `traceId`/`spanId` (see `logTraceFields`).
  */
 export function shedUnsampledRequests(req: object, _res: unknown, next: () => void): void {
-  const atEdge = (req as { [UNSAMPLED_AT_EDGE]?: SpanContext })[UNSAMPLED_AT_EDGE];
+  const atEdge = unsampledAtEdge.get(req);
   if (!atEdge) return next();
   const active = context.active();
   context.with(suppressTracing(trace.deleteSpan(active)).setValue(SHED_SPAN_CONTEXT, atEdge), next);

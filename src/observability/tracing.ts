@@ -94,8 +94,12 @@ export function edgeSampling(): EdgeSampling | undefined {
   return edge;
 }
 
-/** Where the edge leaves the span context of a request it did not sample (read by spans.ts). */
-export const UNSAMPLED_AT_EDGE = Symbol('chat-service: unsampled at the edge');
+/**
+ * The span context of each request the edge did not sample (read by spans.ts). Kept beside the
+ * request, not on it: a property of ours would give unsampled requests an object shape of their own
+ * in all the code they go through (no measurable cost was shown either way: BENCHMARKS.md §6d).
+ */
+export const unsampledAtEdge = new WeakMap<object, SpanContext>();
 
 const isTrue = (v: string | undefined) => v?.trim().toLowerCase() === 'true';
 const list = (v: string | undefined) =>
@@ -281,14 +285,14 @@ export function sampleRequestsAtEdge(server: Server): void {
   const { propagation, ROOT_CONTEXT } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
   server.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event !== 'request') return instrumented.call(this, event, ...args);
-    const [req, res] = args as [IncomingMessage & { [UNSAMPLED_AT_EDGE]?: SpanContext }, ServerResponse];
+    const [req, res] = args as [IncomingMessage, ServerResponse];
     // Probes, scrapes and Socket.IO's transport requests: the instrumentation's ignore hook runs
     // them with tracing suppressed (no span, not even from the Nest handler or their queries).
     if (UNTRACED_PATHS.test(req.url ?? '')) return instrumented.call(this, event, ...args);
     const decision = sampling.decide(propagation.extract(ROOT_CONTEXT, req.headers));
     if (decision.sampled) return sampling.start(decision, () => instrumented.call(this, event, ...args));
     const unsampled = sampling.unsampledSpanContext(decision);
-    req[UNSAMPLED_AT_EDGE] = unsampled;
+    unsampledAtEdge.set(req, unsampled);
     res.setHeader(TRACE_RESPONSE_HEADER, traceResponse(unsampled));
     return plain.call(this, event, ...args);
   } as Server['emit'];
