@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { AppError } from '../common/errors';
+import { AppError, rateLimited } from '../common/errors';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
 import { MetricsService } from '../observability/metrics.service';
@@ -59,12 +59,7 @@ export class AuthGuard implements CanActivate {
     const verdict = await this.limiter.hit(`rest:${req.user.id}`, limit, windowS * 1000);
     if (!verdict.allowed) {
       this.metrics.rateLimited.inc({ scope: 'rest' });
-      throw new AppError(
-        'RATE_LIMITED',
-        'Too many requests',
-        undefined,
-        Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)),
-      );
+      throw rateLimited('Too many requests', verdict.retryAfterMs);
     }
     return true;
   }

@@ -45,6 +45,11 @@ export class AppError extends Error {
   }
 }
 
+/** RATE_LIMITED, telling the client to retry in whole seconds (at least 1). */
+export function rateLimited(message: string, retryAfterMs: number): AppError {
+  return new AppError('RATE_LIMITED', message, undefined, Math.max(1, Math.ceil(retryAfterMs / 1000)));
+}
+
 export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not found`);
 export const forbidden = (message: string) => new AppError('FORBIDDEN', message);
 export const validationFailed = (message: string, details?: unknown[]) =>

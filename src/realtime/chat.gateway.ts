@@ -5,7 +5,7 @@ import {
   type OnGatewayDisconnect,
   type OnGatewayInit,
 } from '@nestjs/websockets';
-import { AppError } from '../common/errors';
+import { AppError, rateLimited } from '../common/errors';
 import { toErrorBody } from '../common/http-exception.filter';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/env';
@@ -102,12 +102,7 @@ export class ChatGateway
       const verdict = await this.limiter.hit(`presence-query:${socket.data.user.id}`, limit, windowMs);
       if (!verdict.allowed) {
         this.metrics.rateLimited.inc({ scope: 'socket' });
-        throw new AppError(
-          'RATE_LIMITED',
-          'Too many presence queries, slow down',
-          undefined,
-          Math.ceil(verdict.retryAfterMs / 1000),
-        );
+        throw rateLimited('Too many presence queries, slow down', verdict.retryAfterMs);
       }
       return { users: await this.presence.visibleTo(socket.data.user.id, input.userIds) };
     },
@@ -230,12 +225,7 @@ export class ChatGateway
       socket.emit('session:end', { reason: 'rate_limited' });
       setImmediate(() => socket.disconnect(true));
     }
-    throw new AppError(
-      'RATE_LIMITED',
-      'Too many messages, slow down',
-      undefined,
-      Math.ceil(verdict.retryAfterMs / 1000),
-    );
+    throw rateLimited('Too many messages, slow down', verdict.retryAfterMs);
   }
 
   private toAckError(err: unknown, event: string): AckError {
