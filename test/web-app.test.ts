@@ -74,6 +74,8 @@ describe('web client in Chromium', () => {
     await item.getByTestId('unread').filter({ hasText: '1' }).waitFor();
     await item.click();
     await bob.locator('.msg.theirs', { hasText: 'hello bob' }).waitFor();
+    // Alice was online before Bob signed in: no event told him, the SDK's presence snapshot did.
+    await bob.locator('.conv-header [data-testid="presence"][data-status="online"]').waitFor();
     // Bob read it: Alice's message shows the receipt.
     await alice.locator('.msg.mine[data-seq="1"] .receipt[data-read="true"]').waitFor();
     assert.equal(await item.getByTestId('unread').count(), 0, 'no badge once read');

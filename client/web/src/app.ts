@@ -498,7 +498,7 @@ class ConversationView {
     const isAgent = this.app.roleIn(conv) === 'agent';
     let subtitle: string | HTMLElement = '';
     if (conv.type === 'group') subtitle = conv.participants.map((p) => nameOf(p)).join(', ');
-    else if (peer) subtitle = presence ?? ''; // unknown until the server announces a change
+    else if (peer) subtitle = presence ?? ''; // unknown until the SDK's snapshot (or an event) tells
     if (business) {
       const agent = conv.participants.find((p) => p.userId === business.assignedAgentId);
       const status = {
