@@ -96,6 +96,17 @@ const TYPING_RENEW_MS = 3000;
 /** The most users one `GET /presence` or `presence:query` may name. */
 const PRESENCE_QUERY_MAX = 100;
 
+/** The presence of `userIds`, asked PRESENCE_QUERY_MAX at a time, one request after another. */
+async function presencePages(
+  userIds: string[],
+  ask: (chunk: string[]) => Promise<{ users: UserPresence[] }>,
+): Promise<UserPresence[]> {
+  const users: UserPresence[] = [];
+  for (let i = 0; i < userIds.length; i += PRESENCE_QUERY_MAX)
+    users.push(...(await ask(userIds.slice(i, i + PRESENCE_QUERY_MAX))).users);
+  return users;
+}
+
 /** CONTRACT §4: clients send `presence:heartbeat` every 20–25 s (the server's presence TTL is 30 s). */
 export const DEFAULT_HEARTBEAT_MS = { min: 20_000, max: 25_000 } as const;
 
@@ -301,16 +312,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * The presence of the users named (`GET /presence`, 100 per request), of those who share a
    * conversation with you; the others (you too) are left out.
    */
-  async presence(userIds: string[]): Promise<UserPresence[]> {
-    const users: UserPresence[] = [];
-    for (let i = 0; i < userIds.length; i += PRESENCE_QUERY_MAX) {
-      const chunk = userIds.slice(i, i + PRESENCE_QUERY_MAX);
-      const page = await this.call(() =>
-        this.rest.GET('/presence', { params: { query: { userIds: chunk.join(',') } } }),
-      );
-      users.push(...page.users);
-    }
-    return users;
+  presence(userIds: string[]): Promise<UserPresence[]> {
+    return presencePages(userIds, (chunk) =>
+      this.call(() => this.rest.GET('/presence', { params: { query: { userIds: chunk.join(',') } } })),
+    );
   }
 
   // ---- conversations (REST) ------------------------------------------------------------------
@@ -499,14 +504,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const userIds = [...new Set(list.flatMap((c) => c.participants.map((p) => p.userId)))];
     for (let attempt = 0; ; attempt++) {
       try {
-        const users: UserPresence[] = [];
-        for (let i = 0; i < userIds.length; i += PRESENCE_QUERY_MAX) {
-          if (connection !== this.connection || this.closed) return;
-          const page = await this.emitAck('presence:query', {
-            userIds: userIds.slice(i, i + PRESENCE_QUERY_MAX),
-          });
-          users.push(...page.users);
-        }
+        const users = await presencePages(userIds, (chunk) =>
+          connection === this.connection && !this.closed
+            ? this.emitAck('presence:query', { userIds: chunk })
+            : Promise.resolve({ users: [] }),
+        );
         if (connection !== this.connection || this.closed) return;
         for (const p of this.presenceView.snapshot(users)) this.emit('presence', p);
         return;
