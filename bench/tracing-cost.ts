@@ -56,7 +56,8 @@ export const tracingCostHelp = `tracing-cost flags:
                     als: an untraced instance with an AsyncLocalStorage enabled, what tracing's
                     context manager costs the process by itself; primed: tracing on with nothing
                     sampled (parentbased_traceidratio 0) but one send, sampled by its traceparent,
-                    before the warm-up: what stays switched on)
+                    before the warm-up: what stays switched on); R:without=a+b: ratio R with those
+                    instrumentations disabled (http, undici, pg, ioredis, nestjs-core)
   --cpu-prof DIR    write a V8 CPU profile of each instance into DIR (bench/profile-summary.ts reads it)
   --node-args "A B" extra node options for every instance (e.g. "--trace-gc", "--max-opt=2"); each
                     instance's stdout (the service's logs, what V8 prints) then goes to a file in
@@ -389,20 +390,30 @@ async function run(flags: Flags, ctx: ScenarioContext) {
 
   // `off` in the list: a second instance without tracing, the control (an A/A comparison shows
   // what the method itself varies).
-  const ratios = (typeof flags.ratios === 'string' ? flags.ratios : '0.1,1')
-    .split(',')
-    .map((r) =>
-      r.trim() === 'off' || r.trim() === 'als' || r.trim() === 'primed'
-        ? (r.trim() as 'off' | 'als' | 'primed')
-        : Number(r.trim()),
-    );
-  if (!ratios.length || ratios.some((r) => typeof r === 'number' && (!Number.isFinite(r) || r < 0 || r > 1)))
+  const entries = (typeof flags.ratios === 'string' ? flags.ratios : '0.1,1').split(',').map((item) => {
+    // `R:without=a+b`: ratio R with those instrumentations disabled (OTEL_NODE_DISABLED_INSTRUMENTATIONS).
+    const [head = '', option] = item.trim().split(':');
+    const without = option?.startsWith('without=') ? option.slice('without='.length).split('+') : [];
+    const ratio =
+      head === 'off' || head === 'als' || head === 'primed'
+        ? (head as 'off' | 'als' | 'primed')
+        : Number(head);
+    return { ratio, without, valid: option === undefined || without.length > 0 };
+  });
+  if (
+    !entries.length ||
+    entries.some(
+      (e) =>
+        !e.valid ||
+        (typeof e.ratio === 'number' && (!Number.isFinite(e.ratio) || e.ratio < 0 || e.ratio > 1)),
+    )
+  )
     throw new Error(
-      `--ratios: numbers between 0 and 1, off, als or primed, comma separated (got ${String(flags.ratios)})`,
+      `--ratios: numbers between 0 and 1 (each with an optional :without=a+b), off, als or primed, comma separated (got ${String(flags.ratios)})`,
     );
   const modes: Mode[] = [
     { name: 'off', sampling: '—' },
-    ...ratios.map((r): Mode =>
+    ...entries.map(({ ratio: r, without }): Mode =>
       r === 'off'
         ? { name: 'off (control)', sampling: '—' }
         : r === 'primed'
@@ -421,9 +432,12 @@ async function run(flags: Flags, ctx: ScenarioContext) {
                 },
               }
             : {
-                name: `on, ${round(r * 100, 1)} %`,
+                name: `on, ${round(r * 100, 1)} %${without.length ? ` without ${without.join(', ')}` : ''}`,
                 sampling: `traceidratio ${r}`,
-                env: { OTEL_TRACES_SAMPLER_ARG: String(r) },
+                env: {
+                  OTEL_TRACES_SAMPLER_ARG: String(r),
+                  ...(without.length ? { OTEL_NODE_DISABLED_INSTRUMENTATIONS: without.join(',') } : {}),
+                },
               },
     ),
   ];
@@ -593,7 +607,8 @@ async function run(flags: Flags, ctx: ScenarioContext) {
     cpuOfRun: round(r.cpuMsPerSendOfRun / off.cpuMsPerSendOfRun - 1, 4),
   });
   // The goal is about 10 % sampling: judged when that ratio was measured.
-  const tenth = ratios.includes(0.1) ? results[1 + ratios.indexOf(0.1)] : undefined;
+  const tenthAt = entries.findIndex((e) => e.ratio === 0.1 && !e.without.length);
+  const tenth = tenthAt >= 0 ? results[1 + tenthAt] : undefined;
   const goal = tenth && {
     goal: `at 10 % sampling, throughput within ${GOAL_RATIO * 100} % of tracing off`,
     throughputChange: rel(tenth).throughput,
