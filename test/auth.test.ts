@@ -7,6 +7,7 @@ import { CurrentUser, Public, Roles } from '../src/auth/auth.guard';
 import type { AuthUser } from '../src/auth/token-verifier';
 import { DEV_JWT_SECRET } from '../src/config/env';
 import { http, testWorld, token, type TestApp } from './support/app';
+import { assertError } from './support/errors';
 
 @Controller('_probe')
 class AuthProbeController {
@@ -56,24 +57,6 @@ function sign(
 type Res = Awaited<ReturnType<typeof http>>;
 
 /** The contract's error shape (CONTRACT §0), and nothing else in the body. */
-function assertError(res: Res, status: number, code: string): void {
-  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
-  assert.equal(typeof res.body, 'object');
-  const keys = Object.keys(res.body).sort();
-  const allowed = ['code', 'details', 'message', 'requestId', 'statusCode'];
-  assert.ok(
-    keys.every((k) => allowed.includes(k)),
-    `unexpected keys in ${JSON.stringify(res.body)}`,
-  );
-  assert.equal(res.body.statusCode, status);
-  assert.equal(res.body.code, code);
-  assert.equal(typeof res.body.message, 'string');
-  assert.ok(res.body.message.length > 0);
-  assert.equal(typeof res.body.requestId, 'string');
-  assert.ok(res.body.requestId.length > 0);
-  assert.equal(res.headers.get('x-request-id'), res.body.requestId);
-  assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-}
 
 function assertUnauthenticated(res: Res): void {
   assertError(res, 401, 'UNAUTHENTICATED');

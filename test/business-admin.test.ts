@@ -22,6 +22,7 @@ import { BusinessRepository } from '../src/business/business.repository';
 import { Db } from '../src/database/db';
 import { RoutingService } from '../src/business/routing.service';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
+import { assertError } from './support/errors';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const ALWAYS = DAYS.map((day) => ({ day, open: '00:00', close: '24:00' }));
@@ -79,15 +80,6 @@ function startProfileService(): Promise<{ url: string; server: Server }> {
 }
 
 /** The contract's error: this status and code, and nothing in the body but the documented keys. */
-function assertError(res: { status: number; body: any }, status: number, code: string, what = ''): void {
-  assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
-  assert.equal(res.body.code, code, what);
-  assert.equal(res.body.statusCode, status, what);
-  assert.equal(typeof res.body.message, 'string', what);
-  assert.equal(typeof res.body.requestId, 'string', what);
-  for (const key of Object.keys(res.body))
-    assert.ok(['statusCode', 'code', 'message', 'requestId', 'details'].includes(key), `${what}: ${key}`);
-}
 
 interface User {
   id: string;

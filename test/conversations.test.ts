@@ -5,23 +5,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { http, testWorld, token, type TestApp } from './support/app';
+import { assertError } from './support/errors';
 
 type Res = Awaited<ReturnType<typeof http>>;
-
-const ERROR_KEYS = new Set(['statusCode', 'code', 'message', 'requestId', 'details']);
-
-/** The contract's error shape, exactly (CONTRACT §0). */
-function assertError(res: Res, status: number, code: string, what = ''): void {
-  assert.equal(res.status, status, `${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
-  const body = res.body as Record<string, unknown>;
-  for (const key of Object.keys(body)) assert.ok(ERROR_KEYS.has(key), `${what}: unexpected key ${key}`);
-  assert.equal(body.statusCode, status, what);
-  assert.equal(body.code, code, what);
-  assert.equal(typeof body.message, 'string', what);
-  assert.ok((body.message as string).length > 0, what);
-  assert.equal(body.requestId, res.headers.get('x-request-id'), what);
-  if ('details' in body) assert.ok(Array.isArray(body.details), what);
-}
 
 const CONVERSATION_KEYS = [
   'business',
