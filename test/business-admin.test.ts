@@ -23,6 +23,7 @@ import { Db } from '../src/database/db';
 import { RoutingService } from '../src/business/routing.service';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
 import { assertError } from './support/errors';
+import { until } from './support/processes';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const ALWAYS = DAYS.map((day) => ({ day, open: '00:00', close: '24:00' }));
@@ -33,23 +34,6 @@ function day(d: number): Date {
 }
 /** Opening hours of one hour, 10:00-11:00 UTC on the weekday `d` days from today (closed now). */
 const hourOn = (d: number) => ({ day: DAYS[(day(d).getUTCDay() + 6) % 7]!, open: '10:00', close: '11:00' });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  check: () => Promise<T> | T,
-  what: string,
-  everyMs = 100,
-  timeoutMs = 20_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** Businesses are the ids starting with `biz`; the profile service says so and names them `Shop …`. */
 const businessProfile = (id: string) => ({
@@ -185,6 +169,7 @@ describe('business administration and bad input', () => {
     until(
       () => u.updates.slice(since).find((c) => c.id === conversationId && c.business && match(c.business)),
       `${u.id}: conversation:updated ${what}`,
+      15_000,
       10,
     );
 
@@ -1206,6 +1191,7 @@ describe('business administration and bad input', () => {
     const update = await until(
       () => customer.updates.find((u) => u.id === c.id && u.business?.status === 'assigned'),
       'assigned update',
+      15_000,
       10,
     );
     assert.deepEqual(update.business.profile, businessProfile('biz-list'));

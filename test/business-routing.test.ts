@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import type { Socket } from 'socket.io-client';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
+import { until } from './support/processes';
 
 const ALWAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => ({
   day,
@@ -16,18 +17,6 @@ const ALWAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => ({
 const BUSINESS = 'busy-shop';
 const AGENTS = ['agent.1', 'agent.2', 'agent.3'];
 const CUSTOMERS = Array.from({ length: 50 }, (_, i) => `customer.${String(i).padStart(2, '0')}`);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(check: () => Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(150);
-  }
-}
 
 describe('business routing across two instances', () => {
   let world: Awaited<ReturnType<typeof testWorld>>;

@@ -13,6 +13,7 @@ import { DomainEvents } from '../src/common/domain-events';
 import { PresenceService } from '../src/presence/presence.service';
 import { displayNameFor } from '../src/profiles/profile.mock';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
+import { until } from './support/processes';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const ALWAYS = DAYS.map((day) => ({ day, open: '00:00', close: '24:00' }));
@@ -24,21 +25,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Polls `check` until it returns something truthy (generous timeout: the machine is shared). Checks
  * that query the app poll slowly (`everyMs`), not to load the machine they wait for.
  */
-async function until<T>(
-  check: () => Promise<T> | T,
-  what: string,
-  everyMs = 150,
-  timeoutMs = 30_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 interface User {
   id: string;
   token: string;
@@ -170,6 +156,7 @@ describe('business routing triggers', { concurrency: true }, () => {
     until(
       () => u.updates.find((c) => c.id === conversationId && c.business && match(c.business)),
       `${u.id}: conversation:updated ${what}`,
+      15_000,
       10,
     );
 

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MessageStream, type Message } from '../client/src';
+import { until } from './support/processes';
 
 const C = 'c1';
 const msg = (seq: number, conversationId = C): Message => ({
@@ -42,14 +43,6 @@ function harness(stored: () => number[], opts: { pageSize?: number; fail?: () =>
 
 const settle = (ms = 60) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await settle(5);
-  }
-}
-
 describe('MessageStream', () => {
   it('a patient message (an ack) that opens a gap waits: filled by the socket, nothing is fetched; still open, it is caught up', async () => {
     const h = harness(() => [1, 2, 3, 4, 5]);
@@ -63,7 +56,7 @@ describe('MessageStream', () => {
 
     h.stream.receive(msg(5), { patient: true });
     assert.deepEqual(h.calls, [], 'not at once');
-    await waitFor('the catch-up', () => h.delivered.length === 4);
+    await until(() => h.delivered.length === 4, 'the catch-up');
     assert.deepEqual(h.delivered, [2, 3, 4, 5]);
     assert.deepEqual(h.calls, [3]);
   });
@@ -116,10 +109,10 @@ describe('MessageStream', () => {
     const h = harness(() => stored);
     h.stream.track(C, 1);
     h.stream.receive(msg(5));
-    await waitFor('the first catch-up', () => h.calls.length >= 1 && h.delivered.length >= 2);
+    await until(() => h.calls.length >= 1 && h.delivered.length >= 2, 'the first catch-up');
     assert.deepEqual(h.delivered, [2, 3], 'what the listing had');
     stored = [1, 2, 3, 4, 5];
-    await waitFor('the retry', () => h.delivered.length >= 4);
+    await until(() => h.delivered.length >= 4, 'the retry');
     assert.deepEqual(h.delivered, [2, 3, 4, 5]);
     assert.ok(h.calls.length >= 2);
   });
@@ -129,7 +122,7 @@ describe('MessageStream', () => {
     const h = harness(() => [1, 2, 3], { fail: () => failures-- > 0 });
     h.stream.track(C, 1);
     h.stream.receive(msg(3));
-    await waitFor('the catch-up to succeed', () => h.delivered.length >= 2);
+    await until(() => h.delivered.length >= 2, 'the catch-up to succeed');
     assert.deepEqual(h.delivered, [2, 3]);
     assert.equal(h.errors.length, 2);
   });

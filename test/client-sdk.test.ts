@@ -6,16 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { ChatClient, DEFAULT_HEARTBEAT_MS, type ChatClientOptions, type Message } from '../client/src';
 import { ChatGateway } from '../src/realtime/chat.gateway';
 import { http, testWorld, token, type TestApp } from './support/app';
+import { until } from './support/processes';
 
 type World = Awaited<ReturnType<typeof testWorld>>;
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A connected SDK client and everything it delivered. */
 interface Device {
@@ -79,9 +72,9 @@ describe('client SDK against the service', () => {
     const sends = range(N).map((i) => alice.client.send(conv.id, `m${i}`).sent);
 
     // A network drop (the client's transport dies), then the server closing the connection.
-    await waitFor('20 messages', () => bob.messages.length >= 20);
+    await until(() => bob.messages.length >= 20, '20 messages');
     bob.client.socket.io.engine.close();
-    await waitFor('60 messages', () => bob.messages.length >= 60);
+    await until(() => bob.messages.length >= 60, '60 messages');
     const gateway = app.app.get(ChatGateway) as unknown as {
       server: { in(room: string): { disconnectSockets(close: boolean): void } };
     };
@@ -93,7 +86,7 @@ describe('client SDK against the service', () => {
       range(N),
       'the sender’s messages are stored in the order given',
     );
-    await waitFor('all messages', () => bob.messages.length >= N);
+    await until(() => bob.messages.length >= N, 'all messages');
     await new Promise((r) => setTimeout(r, 300)); // anything late would be a duplicate
     assert.deepEqual(seqsOf(bob, conv.id), range(N), 'each seq once, in order');
     assert.deepEqual(
@@ -105,7 +98,7 @@ describe('client SDK against the service', () => {
       `reconnected twice: ${bob.statuses}`,
     );
     // The sender's own devices get its messages too, once each.
-    await waitFor('the sender’s copy', () => alice.messages.length >= N);
+    await until(() => alice.messages.length >= N, 'the sender’s copy');
     assert.deepEqual(seqsOf(alice, conv.id), range(N));
   });
 
@@ -114,15 +107,15 @@ describe('client SDK against the service', () => {
     const bob = await device('away-bob');
     const conv = await alice.client.direct('away-bob');
     await alice.client.send(conv.id, 'a1').sent;
-    await waitFor('the first message', () => bob.messages.length >= 1);
+    await until(() => bob.messages.length >= 1, 'the first message');
     const manager = bob.client.socket.io;
     manager.reconnection(false);
     manager.engine.close();
-    await waitFor('bob disconnected', () => !bob.client.socket.connected);
+    await until(() => !bob.client.socket.connected, 'bob disconnected');
     for (const text of ['a2', 'a3', 'a4']) await alice.client.send(conv.id, text).sent;
     manager.reconnection(true);
     bob.client.socket.connect();
-    await waitFor('the messages sent meanwhile', () => bob.messages.length >= 4);
+    await until(() => bob.messages.length >= 4, 'the messages sent meanwhile');
     assert.deepEqual(
       bob.messages.map((m) => m.content?.text),
       ['a1', 'a2', 'a3', 'a4'],
@@ -149,7 +142,7 @@ describe('client SDK against the service', () => {
       },
     });
     for (const i of range(10)) await alice.client.send(conv.id, `g${i}`).sent;
-    await waitFor('10 messages', () => seqsOf(bob, conv.id).length >= 10);
+    await until(() => seqsOf(bob, conv.id).length >= 10, '10 messages');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(seqsOf(bob, conv.id), range(10));
     assert.deepEqual(
@@ -196,7 +189,7 @@ describe('client SDK against the service', () => {
       [out.clientMessageId],
       'stored once',
     );
-    await waitFor('bob’s copy', () => bob.messages.length >= 1);
+    await until(() => bob.messages.length >= 1, 'bob’s copy');
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(
       bob.messages.map((m) => m.content?.text),
@@ -259,10 +252,10 @@ describe('client SDK against the service', () => {
     });
     await alice.client.send(conv.id, 'before').sent;
     beforeSent();
-    await waitFor('the refresh', () => reasons.length > 0);
-    await waitFor('the message sent meanwhile', () => bob.messages.length >= 2);
+    await until(() => reasons.length > 0, 'the refresh');
+    await until(() => bob.messages.length >= 2, 'the message sent meanwhile');
     await alice.client.send(conv.id, 'after').sent;
-    await waitFor('the message after', () => bob.messages.length >= 3);
+    await until(() => bob.messages.length >= 3, 'the message after');
     assert.deepEqual(reasons, ['token_expired']);
     assert.deepEqual(bob.ended, ['token_expired']);
     assert.deepEqual(
@@ -282,7 +275,7 @@ describe('client SDK against the service', () => {
     // bob was online before alice came: no event will tell her, the snapshot does.
     const alice = await device('snap-alice');
     const bobs = () => alice.presence.filter((p) => p.userId === 'snap-bob').map((p) => p.status);
-    await waitFor('bob online, from the snapshot', () => bobs().length > 0);
+    await until(() => bobs().length > 0, 'bob online, from the snapshot');
     assert.deepEqual(bobs(), ['online']);
 
     alice.client.socket.disconnect();
@@ -296,7 +289,7 @@ describe('client SDK against the service', () => {
     }
     assert.deepEqual(bobs(), ['online'], 'alice was away when bob left');
     alice.client.socket.connect();
-    await waitFor('bob offline, from the snapshot', () => bobs().length === 2);
+    await until(() => bobs().length === 2, 'bob offline, from the snapshot');
     assert.deepEqual(bobs(), ['online', 'offline']);
   });
 
@@ -318,7 +311,7 @@ describe('client SDK against the service', () => {
       if (p.status === 'offline') offline.push(p.userId);
     });
     // The silent one lapses after its TTL; the beating one must not in the same time.
-    await waitFor('the silent user to go offline', () => offline.includes('hb-silent'));
+    await until(() => offline.includes('hb-silent'), 'the silent user to go offline');
     await new Promise((r) => setTimeout(r, 1500));
     assert.ok(beats.length >= 3, `${beats.length} heartbeats`);
     assert.ok(!offline.includes('hb-beating'), 'the heartbeating user stayed online');

@@ -11,16 +11,9 @@ import { handlePublishFailures } from '../src/state/redis-publish';
 import { RedisService } from '../src/state/redis.service';
 import { RedisSlidingWindow } from '../src/state/sliding-window';
 import { TEST_REDIS_URL } from './support/app';
+import { until } from './support/processes';
 
 /** The same behaviours as src/state/state.spec.ts, against the Redis implementations (what several instances share). */
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,11 +68,11 @@ describe('Redis-backed state', () => {
       await a.publish(s, 3, `${s}:3`);
       // A barrier on another stream: once it has arrived, anything published before it has too.
       await b.publish(`${s}x`, 1, `${s}x:1`);
-      await waitFor(() => only(seenA, `${s}x`).length === 1 && only(seenB, `${s}x`).length === 1, 'barrier');
+      await until(() => only(seenA, `${s}x`).length === 1 && only(seenB, `${s}x`).length === 1, 'barrier');
       assert.deepEqual(only(seenA, s), [1], 'nothing after the gap goes out before it is filled');
       await b.publish(s, 2, `${s}:2`);
       await a.publish(s, 5, `${s}:5`);
-      await waitFor(() => only(seenA, s).length === 5 && only(seenB, s).length === 5, 'all five');
+      await until(() => only(seenA, s).length === 5 && only(seenB, s).length === 5, 'all five');
       assert.deepEqual(only(seenA, s), [1, 2, 3, 4, 5]);
       assert.deepEqual(only(seenB, s), [1, 2, 3, 4, 5]);
     });
@@ -92,10 +85,10 @@ describe('Redis-backed state', () => {
       await a.publish(s1, 3, `${s1}:3`);
       await b.publish(s2, 1, `${s2}:1`);
       await b.publish(s2, 2, `${s2}:2`);
-      await waitFor(() => only(seenA, s2).length === 2, 'the other stream');
+      await until(() => only(seenA, s2).length === 2, 'the other stream');
       assert.deepEqual(only(seenA, s1), [1]);
       await b.publish(s1, 2, `${s1}:2`);
-      await waitFor(() => only(seenA, s1).length === 3, 'the filled stream');
+      await until(() => only(seenA, s1).length === 3, 'the filled stream');
       assert.deepEqual(only(seenA, s1), [1, 2, 3]);
     });
 
@@ -105,16 +98,13 @@ describe('Redis-backed state', () => {
       await a.publish(s, 1, `${s}:1`);
       await b.publish(s, 4, `${s}:4`);
       await a.publish(s, 3, `${s}:3`);
-      await waitFor(
-        () => only(seenA, s).length === 3 && only(seenB, s).length === 3,
-        'the gap to be skipped',
-      );
+      await until(() => only(seenA, s).length === 3 && only(seenB, s).length === 3, 'the gap to be skipped');
       assert.deepEqual(only(seenA, s), [1, 3, 4]);
       assert.deepEqual(only(seenB, s), [1, 3, 4]);
       // The missing one turns up late: it goes out at once; the stream carries on after 4.
       await b.publish(s, 2, `${s}:2`);
       await a.publish(s, 5, `${s}:5`);
-      await waitFor(() => only(seenA, s).length === 5 && only(seenB, s).length === 5, 'the late ones');
+      await until(() => only(seenA, s).length === 5 && only(seenB, s).length === 5, 'the late ones');
       assert.deepEqual(only(seenA, s), [1, 3, 4, 2, 5]);
       assert.deepEqual(only(seenB, s), [1, 3, 4, 2, 5]);
     });
@@ -125,10 +115,10 @@ describe('Redis-backed state', () => {
       await a.publish(s, 1, `${s}:1`);
       await a.publish(s, 3, `${s}:3`);
       await b.publish(s, 2, `${s}:2`);
-      await waitFor(() => only(seenA, s).length === 3, 'the filled gap');
+      await until(() => only(seenA, s).length === 3, 'the filled gap');
       await sleep(200); // the skip timer has fired by now
       await b.publish(s, 4, `${s}:4`);
-      await waitFor(() => only(seenA, s).length >= 4, 'the next one');
+      await until(() => only(seenA, s).length >= 4, 'the next one');
       assert.deepEqual(only(seenA, s), [1, 2, 3, 4]);
     });
     it('a subscription made while its connection is in the handshake holds (redis/ioredis#2037)', async () => {
@@ -150,7 +140,7 @@ describe('Redis-backed state', () => {
       await sleep(200); // ioredis 5's failed ready check and its reconnect happened within this
       const s = `h${randomBytes(3).toString('hex')}`;
       await channel.publish(s, 1, `${s}:1`);
-      await waitFor(() => only(seen, s).length === 1, 'the message on the subscribed connection', 3000);
+      await until(() => only(seen, s).length === 1, 'the message on the subscribed connection', 3000);
     });
   });
 

@@ -42,16 +42,22 @@ export async function freeFixedPort(): Promise<number> {
   }
 }
 
-/** Polls `check` until it is true; fails with `what` after `timeoutMs`. */
-export async function until(
-  check: () => boolean | Promise<boolean>,
+/**
+ * Polls `check` every `everyMs` until it returns something truthy, and returns that; fails with
+ * `what` after `timeoutMs`.
+ */
+export async function until<T>(
+  check: () => T | Promise<T>,
   what: string,
   timeoutMs = 15_000,
-): Promise<void> {
+  everyMs = 25,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
+    await sleep(everyMs);
   }
 }
 
