@@ -213,6 +213,12 @@ describe('conversations', () => {
           'LIMIT_EXCEEDED',
         ],
         [
+          'group of 200 (far past the limit: still the limit, not a validation error)',
+          { type: 'group', title: 't', participantIds: Array.from({ length: 200 }, (_, i) => `m${i}`) },
+          422,
+          'LIMIT_EXCEEDED',
+        ],
+        [
           'group with businessId',
           { type: 'group', title: 't', participantIds: ['x'], businessId: 'b1' },
           400,

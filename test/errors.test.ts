@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Body, Controller, Get, Module, Post } from '@nestjs/common';
 import { Type } from 'class-transformer';
@@ -143,6 +144,45 @@ describe('REST error responses', () => {
       assert.ok(Array.isArray(field.problems) && field.problems.length > 0);
       assert.ok(field.problems.every((p: unknown) => typeof p === 'string'));
       assert.ok(field.problems.includes(res.body.message), 'the message is the first problem');
+    });
+
+    it('for a body with fields on every route that takes none (after authentication, as for a body DTO)', async () => {
+      const doc = (await http(app.url, 'GET', '/docs/openapi.json')).body;
+      const admin = await token('root', { admin: true });
+      // Every path parameter gets a UUID: a valid id of every kind (external ids allow its characters).
+      const bodyless = Object.entries(
+        doc.paths as Record<string, Record<string, { requestBody?: unknown }>>,
+      ).flatMap(([path, operations]) =>
+        Object.entries(operations)
+          .filter(([method, op]) => ['post', 'put', 'patch', 'delete'].includes(method) && !op.requestBody)
+          .map(([method]) => ({
+            method: method.toUpperCase(),
+            path: path.replace(/\{[^}]+\}/g, () => randomUUID()),
+          })),
+      );
+      assert.ok(bodyless.length >= 5, `routes without a body: ${JSON.stringify(bodyless)}`);
+      for (const { method, path } of bodyless) {
+        const what = `${method} ${path}`;
+        const none = await http(app.url, method, path, { token: admin });
+        assert.notEqual(
+          none.body?.code,
+          'VALIDATION_FAILED',
+          `${what} without a body: ${JSON.stringify(none.body)}`,
+        );
+        const empty = await http(app.url, method, path, { token: admin, body: {} });
+        assert.equal(empty.status, none.status, `${what} with {}`);
+        const extra = await http(app.url, method, path, { token: admin, body: { unexpected: 1 } });
+        assertError(extra, 400, 'VALIDATION_FAILED', true);
+        assert.deepEqual(
+          extra.body.details.map((d: { field: string }) => d.field),
+          ['unexpected'],
+          what,
+        );
+        const list = await http(app.url, method, path, { token: admin, body: [1] });
+        assertError(list, 400, 'VALIDATION_FAILED', true);
+        const anonymous = await http(app.url, method, path, { body: { unexpected: 1 } });
+        assert.equal(anonymous.status, 401, `${what} without a token`);
+      }
     });
 
     it('for a wrongly typed field', async () => {

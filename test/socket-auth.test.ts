@@ -37,6 +37,19 @@ describe('Socket.IO handshake authentication', () => {
     await world.close();
   });
 
+  it("Socket.IO's own HTTP answers carry x-request-id too (CONTRACT §0: every response)", async () => {
+    const echoed = await fetch(`${app.url}/socket.io/?EIO=4&transport=polling`, {
+      headers: { 'x-request-id': 'sio-handshake.1' },
+    });
+    assert.equal(echoed.status, 200, await echoed.text());
+    assert.equal(echoed.headers.get('x-request-id'), 'sio-handshake.1');
+    const made = await fetch(`${app.url}/socket.io/?EIO=4&transport=polling`, {
+      headers: { 'x-request-id': 'not valid!' },
+    });
+    await made.text();
+    assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
   it('refuses a connection without a token', async () => {
     const err = await refusedConnect(app.url, undefined);
     assertUnauthenticated(err);

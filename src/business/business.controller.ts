@@ -11,6 +11,7 @@ import { ConversationService } from '../conversations/conversation.service';
 import type { Conversation } from '../conversations/conversation.types';
 import { AgentPutDto, BusinessPutDto, BusinessViewDto, TransferDto } from './business.dto';
 import { BusinessService, type BusinessView } from './business.service';
+import { TakesNoBody } from '../common/no-body';
 
 function externalId(value: string, field: string): string {
   if (!EXTERNAL_ID.test(value))
@@ -62,6 +63,7 @@ export class BusinessController {
   }
 
   @Delete('agents/:userId')
+  @TakesNoBody()
   @HttpCode(204)
   @ApiOperation({ summary: 'Remove an agent; their conversations are re-queued ahead of newer ones (admin)' })
   @ApiNoContentResponse()
@@ -80,6 +82,7 @@ export class BusinessConversationController {
   ) {}
 
   @Post('resolve')
+  @TakesNoBody()
   @HttpCode(200)
   @ApiOperation({ summary: "Resolve (the assigned agent, or an admin); frees the agent's capacity" })
   @ApiOkResponse({ type: ConversationDto, description: 'the conversation after the change' })
@@ -90,6 +93,7 @@ export class BusinessConversationController {
   }
 
   @Post('escalate')
+  @TakesNoBody()
   @HttpCode(200)
   @ApiOperation({ summary: 'Escalate to priority high (an agent of the business, or an admin)' })
   @ApiOkResponse({ type: ConversationDto })

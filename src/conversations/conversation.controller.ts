@@ -21,6 +21,7 @@ import {
 } from './conversation.dto';
 import { ConversationService } from './conversation.service';
 import type { Conversation } from './conversation.types';
+import { TakesNoBody } from '../common/no-body';
 
 @ApiTags('conversations')
 @Controller('conversations')
@@ -76,6 +77,7 @@ export class ConversationController {
   }
 
   @Delete(':id/participants/:userId')
+  @TakesNoBody()
   @HttpCode(204)
   @ApiOperation({ summary: 'Remove a participant (owner/admin) or leave (the user themself)' })
   @ApiNoContentResponse()

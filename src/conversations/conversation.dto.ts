@@ -1,7 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize,
   IsArray,
   IsIn,
   IsInt,
@@ -28,7 +27,6 @@ export class CreateConversationDto {
   })
   @IsOptional()
   @IsArray()
-  @ArrayMaxSize(100)
   @Matches(EXTERNAL_ID, { each: true, message: EXTERNAL_ID_MESSAGE })
   participantIds?: string[];
 

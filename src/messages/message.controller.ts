@@ -21,6 +21,7 @@ import {
 } from './message.dto';
 import { MessageService } from './message.service';
 import type { Message, ReadState } from './message.types';
+import { TakesNoBody } from '../common/no-body';
 
 @ApiTags('messages')
 @Controller('conversations/:id')
@@ -64,6 +65,7 @@ export class MessageController {
   }
 
   @Delete('messages/:messageId')
+  @TakesNoBody()
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a message (sender only); it stays in history as a tombstone' })
   @ApiNoContentResponse()

@@ -1,9 +1,11 @@
+import type { IncomingMessage } from 'node:http';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Server, ServerOptions } from 'socket.io';
 import { TokenVerifier } from '../auth/token-verifier';
 import { logLimit } from '../common/log-limit';
+import { requestIdFor } from '../common/request-id';
 import type { AppConfig } from '../config/env';
 import { handlePublishFailures } from '../state/redis-publish';
 import { RedisService } from '../state/redis.service';
@@ -57,6 +59,11 @@ export class ChatIoAdapter extends IoAdapter {
         }),
       );
     }
+    // Every response carries x-request-id (CONTRACT §0), Socket.IO's own included: the handshake, the
+    // polling transport's requests and the WebSocket upgrade, which Engine.IO answers before Express.
+    server.engine.on('headers', (headers: Record<string, string>, req: IncomingMessage) => {
+      headers['x-request-id'] = requestIdFor(req.headers['x-request-id']);
+    });
     server.use(socketAuthMiddleware(this.verifier, this.config.SOCKET_ECHO));
     return server;
   }
