@@ -8,7 +8,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import type { Socket } from 'socket.io-client';
+import { Db } from '../src/database/db';
 import { PresenceService } from '../src/presence/presence.service';
+import { OrderedChannel } from '../src/state/ordered-channel';
 import { connectSocket, emitAck, http, testWorld, token, TEST_REDIS_URL, type TestApp } from './support/app';
 import { until } from './support/processes';
 
@@ -129,6 +131,43 @@ describe('realtime across two instances (Redis)', () => {
       got(c1, 'message:new').map((p) => p.id),
       [c.data.id],
     );
+  });
+
+  it('the first message after an idle hour is not held: the send tells the ordered channel how long the conversation was quiet', async () => {
+    // An idle hour is what the position's expiry and an hour-old previous message make; the channel
+    // publishes at once a message whose position is unknown and whose predecessor is that old
+    // (test/state-redis.test.ts), instead of holding it for the 2 s gap wait.
+    const [alice, bob] = users('alice', 'bob');
+    const conv = await direct(A, alice!, bob!);
+    const [a, b] = await Promise.all([device(A, alice!), device(B, bob!)]);
+    const channel = A.app.get(OrderedChannel);
+    const told = new Map<number, number | undefined>();
+    const publish = channel.publish.bind(channel);
+    channel.publish = (stream, seq, payload, quietMs) => {
+      if (stream === conv) told.set(seq, quietMs);
+      return publish(stream, seq, payload, quietMs);
+    };
+    try {
+      assert.equal((await send(a, conv, 'hi')).data.seq, 1);
+      assert.equal((await send(a, conv, 'still there')).data.seq, 2);
+      await waitEvent(b, 'message:new', (p) => p.conversationId === conv && p.seq === 2);
+      assert.equal(told.get(1), undefined, 'the first message has no predecessor');
+      assert.ok((told.get(2) ?? Infinity) < 60_000, `a busy conversation: ${told.get(2)} ms`);
+
+      await A.app
+        .get(Db)
+        .query(`UPDATE messages SET created_at = created_at - interval '1 hour' WHERE conversation_id = $1`, [
+          conv,
+        ]);
+      await redis.del(`${world.redisPrefix}ord:{${conv}}:last`);
+      assert.equal((await send(a, conv, 'are you there?')).data.seq, 3);
+      await waitEvent(b, 'message:new', (p) => p.conversationId === conv && p.seq === 3);
+      const quiet = told.get(3);
+      assert.ok(quiet !== undefined && quiet >= 3_600_000 && quiet < 3_660_000, `quiet for ${quiet} ms`);
+      assert.equal(await redis.exists(`${world.redisPrefix}ord:{${conv}}:wait`), 0, 'nothing waits');
+    } finally {
+      channel.publish = publish;
+    }
   });
 
   it('a retry of the same clientMessageId on the other instance gets the original; one message:new per device', async () => {

@@ -5,7 +5,7 @@ import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
 import { RedisDeadlines } from '../src/state/deadlines';
 import { RedisExpiringSet } from '../src/state/expiring-set';
-import { RedisOrderedChannel } from '../src/state/ordered-channel';
+import { QUIET_ENOUGH_MS, RedisOrderedChannel } from '../src/state/ordered-channel';
 import { loadConfig } from '../src/config/env';
 import { handlePublishFailures } from '../src/state/redis-publish';
 import { RedisService } from '../src/state/redis.service';
@@ -75,6 +75,31 @@ describe('Redis-backed state', () => {
       await until(() => only(seenA, s).length === 5 && only(seenB, s).length === 5, 'all five');
       assert.deepEqual(only(seenA, s), [1, 2, 3, 4, 5]);
       assert.deepEqual(only(seenB, s), [1, 2, 3, 4, 5]);
+    });
+
+    it('a stream whose position was forgotten (idle past its TTL) publishes at once a payload whose predecessor is old', async () => {
+      const { a, b, seenA, seenB } = await twoInstances(60_000);
+      const s = `i${randomBytes(3).toString('hex')}`;
+      await a.publish(s, 7, `${s}:7`, QUIET_ENOUGH_MS);
+      await b.publish(s, 8, `${s}:8`, 5);
+      await until(
+        () => only(seenA, s).length === 2 && only(seenB, s).length === 2,
+        'both, without the gap wait',
+      );
+      assert.deepEqual(only(seenA, s), [7, 8]);
+      assert.deepEqual(only(seenB, s), [7, 8]);
+    });
+
+    it('a forgotten position with a recent predecessor (Redis lost a busy stream) waits for it as for a gap', async () => {
+      const { a, b, seenA } = await twoInstances(60_000);
+      const s = `r${randomBytes(3).toString('hex')}`;
+      await b.publish(s, 8, `${s}:8`, 1_000);
+      await b.publish(`${s}x`, 1, `${s}x:1`);
+      await until(() => only(seenA, `${s}x`).length === 1, 'barrier');
+      assert.deepEqual(only(seenA, s), [], 'held: its predecessor may still be on its way');
+      await a.publish(s, 7, `${s}:7`, QUIET_ENOUGH_MS);
+      await until(() => only(seenA, s).length === 2, 'the predecessor, then the held one');
+      assert.deepEqual(only(seenA, s), [7, 8]);
     });
 
     it('orders each stream on its own', async () => {

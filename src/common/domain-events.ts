@@ -13,6 +13,12 @@ export interface DomainEventMap {
     participantIds: string[];
     conversationType: ConversationType;
     originSocketId?: string;
+    /**
+     * How long the conversation had no message before this one, in ms, when the writer knows it
+     * (`quietMs` in message.repository.ts): the ordered channel publishes at once a message whose
+     * predecessor is that old, even if its position in the stream was forgotten.
+     */
+    quietMs?: number;
   };
   'message.deleted': { conversationId: string; messageId: string; seq: number; participantIds: string[] };
   /** Participants (or business status) changed: `participantIds` are the current ones, `removedIds` those who left. */

@@ -34,7 +34,9 @@ const SEND_BATCH_SQL = `WITH x AS (
             SET last_seq = c.last_seq + n.n, last_activity_at = ${NEXT_ACTIVITY}
            FROM n
           WHERE c.id = n.conversation_id
-          RETURNING c.id, c.last_seq - n.n AS base, c.last_activity_at AS at, c.type),
+          RETURNING c.id, c.last_seq - n.n AS base, c.last_activity_at AS at, c.type,
+                    (SELECT m.created_at FROM messages m
+                      WHERE m.conversation_id = c.id AND m.seq = c.last_seq - n.n) AS previous_at),
        ins AS (
          INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, type, content, created_at)
          SELECT acc.id, acc.conversation_id, seqs.base + acc.k, acc.sender_id, acc.client_message_id, 'text',
@@ -64,6 +66,7 @@ const SEND_BATCH_SQL = `WITH x AS (
                 .map((c) => `COALESCE(ins.${c}, e.${c}) AS ${c}`)
                 .join(', ')},
               seqs.type AS conversation_type,
+              CASE WHEN ins.seq = seqs.base + 1 THEN seqs.previous_at END AS previous_at,
               CASE WHEN ins.id IS NOT NULL
                    THEN ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id)
               END AS participant_ids
@@ -82,7 +85,20 @@ export type BatchOutcomeRow = MessageRow & {
   first_i: number | null;
   conversation_type: ConversationType | null;
   participant_ids: string[] | null;
+  /** For the first new message of its conversation in the batch: when its predecessor was written (see `quietMs`). */
+  previous_at: Date | null;
 };
+
+/**
+ * How long a conversation had been quiet when `row` was written: since its previous message, as
+ * `previousAt` (that message's `created_at`, read in the writing statement) says. Undefined when
+ * unknown: the previous message was not visible to the statement (it committed meanwhile), was purged,
+ * or there is none. The ordered channel's position of an idle conversation expires; this tells it that
+ * the message before is long published (`OrderedChannel.publish`).
+ */
+export function quietMs(row: MessageRow, previousAt: Date | null | undefined): number | undefined {
+  return previousAt ? row.created_at.getTime() - previousAt.getTime() : undefined;
+}
 
 export interface NewTextMessage {
   id: string;
@@ -124,13 +140,17 @@ export class MessageRepository {
     tx: Queryable,
     conversationId: string,
     senderId: string,
-  ): Promise<{ seq: number; at: Date; type: ConversationType } | undefined> {
+  ): Promise<{ seq: number; at: Date; type: ConversationType; previousAt: Date | null } | undefined> {
+    // previousAt: the previous message's time if this statement's snapshot sees it (a message that
+    // committed while this one waited for the row lock is not seen: null, unknown).
     const rows = await tx.query(
       `UPDATE conversations c
           SET last_seq = c.last_seq + 1, last_activity_at = ${NEXT_ACTIVITY}
         WHERE c.id = $1
           AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = $1 AND p.user_id = $2)
-        RETURNING c.last_seq AS seq, c.last_activity_at AS at, c.type`,
+        RETURNING c.last_seq AS seq, c.last_activity_at AS at, c.type,
+                  (SELECT m.created_at FROM messages m
+                    WHERE m.conversation_id = c.id AND m.seq = c.last_seq - 1) AS "previousAt"`,
       [conversationId, senderId],
     );
     return rows[0];

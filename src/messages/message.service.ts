@@ -13,7 +13,7 @@ import { Db } from '../database/db';
 import { MetricsService } from '../observability/metrics.service';
 import { activeContext, inContext, isRecording, linkTo, withSpan } from '../observability/spans';
 import { normalizeText } from './message-text';
-import { MessageRepository, type BatchOutcomeRow } from './message.repository';
+import { MessageRepository, quietMs, type BatchOutcomeRow } from './message.repository';
 import { SendBatcher } from './send-batcher';
 import { toMessage, type Message, type MessageRow, type ReadState } from './message.types';
 
@@ -212,6 +212,7 @@ export class MessageService {
             participantIds: row.participant_ids!,
             conversationType: row.conversation_type!,
             originSocketId: job.originSocketId,
+            quietMs: quietMs(row, row.previous_at),
           }),
         );
       }
@@ -237,14 +238,20 @@ export class MessageService {
       await this.requireParticipant(job.conversationId, job.senderId);
       return this.retried(earlier, job.conversationId);
     }
-    let stored: { row: MessageRow; participantIds: string[]; type: ConversationType };
+    let stored: {
+      row: MessageRow;
+      participantIds: string[];
+      type: ConversationType;
+      previousAt: Date | null;
+    };
     try {
       stored = await this.db.transaction(async (tx) => {
         const next = await this.messages.nextSeq(tx, job.conversationId, job.senderId);
         if (!next) throw notFound('Conversation');
         const row = await this.messages.insertText(tx, { ...job, id: uuidv7() }, next.seq, next.at);
         if (!row) throw new DuplicateSend();
-        return { row, participantIds: await this.messages.afterInsert(tx, row), type: next.type };
+        const participantIds = await this.messages.afterInsert(tx, row);
+        return { row, participantIds, type: next.type, previousAt: next.previousAt };
       });
     } catch (err) {
       if (!(err instanceof DuplicateSend)) throw err;
@@ -258,6 +265,7 @@ export class MessageService {
       participantIds: stored.participantIds,
       conversationType: stored.type,
       originSocketId: job.originSocketId,
+      quietMs: quietMs(stored.row, stored.previousAt),
     });
     return { message, created: true };
   }

@@ -74,7 +74,12 @@ export class Fanout implements OnModuleInit {
     );
   }
 
-  private publishNew({ message, participantIds, originSocketId }: DomainEventMap['message.sent']): void {
+  private publishNew({
+    message,
+    participantIds,
+    originSocketId,
+    quietMs,
+  }: DomainEventMap['message.sent']): void {
     this.metrics.messagesSent.inc();
     // Part of the send's trace (tracing on): the trace context travels with the payload.
     const publish = withSpan('message:new publish', { kind: SpanKind.PRODUCER }, async () => {
@@ -85,7 +90,7 @@ export class Fanout implements OnModuleInit {
         ...(originSocketId && { except: originSocketId }),
         ...(trace && { trace }),
       });
-      await this.channel.publish(message.conversationId, message.seq, payload);
+      await this.channel.publish(message.conversationId, message.seq, payload, quietMs);
     });
     this.background('message:new', publish);
   }

@@ -10,25 +10,38 @@ import { redisScript } from './redis-script';
  * is skipped, and clients recover the missing message with `GET …/messages?after=`.
  */
 export abstract class OrderedChannel {
-  abstract publish(stream: string, seq: number, payload: string): Promise<void>;
+  /**
+   * Publishes `payload`, the `seq`th of `stream`, once every earlier one has gone out. `quietMs`: how
+   * long the stream had been quiet before this payload (its predecessor's age), when known.
+   */
+  abstract publish(stream: string, seq: number, payload: string, quietMs?: number): Promise<void>;
   abstract subscribe(handler: (payload: string) => void): Promise<void>;
 }
 
-/** Positions are forgotten after this long idle; the next payload of the stream then goes out at once. */
+/** Positions are forgotten after this long idle. */
 const STREAM_TTL_S = 3600;
+
+/**
+ * A payload whose predecessor was written at least this long before is not held for it when the
+ * stream's position is unknown: that predecessor's publish is long over (or, if its sender died, it
+ * would have been skipped after gapMs anyway). So the first message after an idle hour goes out at
+ * once, and only a stream that was busy a minute ago waits (Redis lost it: restarted, flushed).
+ */
+export const QUIET_ENOUGH_MS = 60_000;
 
 const PUBLISH = `
 local seq = tonumber(ARGV[1])
 local known = redis.call('GET', KEYS[1])
-if not known and seq > 1 then
-  -- Position unknown (the stream is new to Redis: idle past its TTL, or Redis restarted) and this
-  -- is not the first seq: its predecessor may still be on its way from another instance, so it
-  -- waits like a gap (skipped after gapMs) instead of setting the position past it.
+if not known and seq > 1 and ARGV[5] ~= '1' then
+  -- Position unknown (the stream is new to Redis: idle past its TTL, or Redis restarted), this is
+  -- not the first seq, and its predecessor is recent: that one may still be on its way from another
+  -- instance, so this waits like a gap (skipped after gapMs) instead of setting the position past it.
   redis.call('HSET', KEYS[2], seq, ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
   return redis.call('HLEN', KEYS[2])
 end
-local last = tonumber(known or 0)
+-- Unknown but quiet long enough: everything before this seq counts as published.
+local last = tonumber(known or (seq - 1))
 if seq <= last then
   redis.call('PUBLISH', ARGV[3], ARGV[2])
   return 0
@@ -83,10 +96,13 @@ export class RedisOrderedChannel extends OrderedChannel {
     return this.prefix + 'ordered';
   }
 
-  async publish(stream: string, seq: number, payload: string): Promise<void> {
+  async publish(stream: string, seq: number, payload: string, quietMs?: number): Promise<void> {
     // One hash tag per stream keeps both keys in one slot (Redis Cluster).
     const keys = [`${this.prefix}ord:{${stream}}:last`, `${this.prefix}ord:{${stream}}:wait`];
-    const waiting = Number(await this.publishScript(...keys, seq, payload, this.channel, STREAM_TTL_S));
+    const quiet = quietMs !== undefined && quietMs >= QUIET_ENOUGH_MS ? 1 : 0;
+    const waiting = Number(
+      await this.publishScript(...keys, seq, payload, this.channel, STREAM_TTL_S, quiet),
+    );
     if (waiting > 0) {
       setTimeout(() => {
         this.skipGapScript(...keys, seq, this.channel, STREAM_TTL_S).then(
