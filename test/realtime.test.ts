@@ -357,6 +357,34 @@ describe('realtime events (one instance)', () => {
     );
   });
 
+  it('a send that clears unread messages updates the sender’s other devices (unread:updated) and tells the others (receipt:read); one with nothing unread announces neither', async () => {
+    const [alice, bob] = users('alice', 'bob');
+    const conv = await direct(alice!, bob!);
+    const [a1, b1, b2] = await Promise.all([device(alice!), device(bob!), device(bob!)]);
+    for (const text of ['one', 'two']) assert.equal((await send(a1, conv, text)).ok, true);
+    await until(() => got(b2, 'message:new').length === 2, 'bob to get two messages');
+    assert.equal((await rest(bob!, 'GET', `/conversations/${conv}`)).body.unreadCount, 2);
+
+    // Bob replies from device 1 without reading first: the reply moves his pointer past both.
+    assert.equal((await send(b1, conv, 'reply')).data.seq, 3);
+    assert.deepEqual(await waitEvent(b2, 'unread:updated'), {
+      conversationId: conv,
+      unreadCount: 0,
+      lastReadSeq: 3,
+    });
+    assert.deepEqual(await waitEvent(a1, 'receipt:read'), { conversationId: conv, userId: bob, seq: 3 });
+    assert.equal((await rest(bob!, 'GET', `/conversations/${conv}`)).body.unreadCount, 0);
+
+    // Nothing unread before this one: its message:new says it all. Barrier: bob's typing, same path.
+    assert.equal((await send(b1, conv, 'again')).data.seq, 4);
+    await waitEvent(b2, 'message:new', (p) => p.seq === 4);
+    await emitAck(b1.socket, 'typing:start', { conversationId: conv });
+    await waitEvent(a1, 'typing', (p) => p.userId === bob);
+    assert.equal(got(b2, 'unread:updated').length, 1);
+    assert.equal(got(a1, 'receipt:read').length, 1);
+    assert.deepEqual(got(a1, 'unread:updated'), [], 'alice read nothing');
+  });
+
   it('typing:start → typing {isTyping:true} to the others (not to self), typing:stop → false', async () => {
     const [alice, bob] = users('alice', 'bob');
     const conv = await direct(alice!, bob!);

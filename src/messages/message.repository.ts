@@ -67,6 +67,7 @@ const SEND_BATCH_SQL = `WITH x AS (
                 .join(', ')},
               seqs.type AS conversation_type,
               CASE WHEN ins.seq = seqs.base + 1 THEN seqs.previous_at END AS previous_at,
+              was.unread_count AS sender_unread_before, s.after_mine AS sender_unread_after,
               CASE WHEN ins.id IS NOT NULL
                    THEN ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id)
               END AS participant_ids
@@ -75,6 +76,8 @@ const SEND_BATCH_SQL = `WITH x AS (
          LEFT JOIN ins ON ins.id = chk.id
          LEFT JOIN messages e ON e.id = chk.existing_id
          LEFT JOIN seqs ON seqs.id = ins.conversation_id
+         LEFT JOIN s ON s.conversation_id = ins.conversation_id AND s.user_id = ins.sender_id AND s.my_last = ins.seq
+         LEFT JOIN participants was ON was.conversation_id = s.conversation_id AND was.user_id = s.user_id
         ORDER BY chk.i`;
 
 /** One item's outcome in `sendBatch` (the message columns are null for a non-member or a repeat). */
@@ -87,6 +90,9 @@ export type BatchOutcomeRow = MessageRow & {
   participant_ids: string[] | null;
   /** For the first new message of its conversation in the batch: when its predecessor was written (see `quietMs`). */
   previous_at: Date | null;
+  /** For the sender's last new message of its conversation in the batch: their unread count before and after. */
+  sender_unread_before: number | null;
+  sender_unread_after: number | null;
 };
 
 /**
@@ -223,19 +229,27 @@ export class MessageRepository {
 
   /**
    * After a message: the sender has read everything up to it; every other participant has one more unread.
-   * Returns the participant ids (the fan-out list).
+   * Returns the participant ids (the fan-out list) and the sender's unread count before (none for a
+   * system message).
    */
-  async afterInsert(tx: Queryable, row: MessageRow): Promise<string[]> {
-    const rows: { user_id: string }[] = await tx.query(
-      `UPDATE participants
-          SET last_read_seq    = CASE WHEN user_id = $2 THEN $3 ELSE last_read_seq END,
-              unread_count     = CASE WHEN user_id = $2 THEN 0 ELSE unread_count + 1 END,
+  async afterInsert(
+    tx: Queryable,
+    row: MessageRow,
+  ): Promise<{ participantIds: string[]; senderUnreadBefore: number | undefined }> {
+    const rows: { user_id: string; unread_before: number }[] = await tx.query(
+      `UPDATE participants p
+          SET last_read_seq    = CASE WHEN p.user_id = $2 THEN $3 ELSE p.last_read_seq END,
+              unread_count     = CASE WHEN p.user_id = $2 THEN 0 ELSE p.unread_count + 1 END,
               last_activity_at = $4
-        WHERE conversation_id = $1
-        RETURNING user_id`,
+         FROM participants was
+        WHERE p.conversation_id = $1 AND was.conversation_id = p.conversation_id AND was.user_id = p.user_id
+        RETURNING p.user_id, was.unread_count AS unread_before`,
       [row.conversation_id, row.sender_id, row.seq, row.created_at],
     );
-    return rows.map((r) => r.user_id);
+    return {
+      participantIds: rows.map((r) => r.user_id),
+      senderUnreadBefore: rows.find((r) => r.user_id === row.sender_id)?.unread_before,
+    };
   }
 
   /** `before`: newest first; `after`: oldest first. Messages older than `notBefore` (retention) are gone. */

@@ -215,6 +215,7 @@ export class MessageService {
             quietMs: quietMs(row, row.previous_at),
           }),
         );
+        this.senderCaughtUp(message, row.participant_ids!, row.sender_unread_before, row.sender_unread_after);
       }
     }
     // A key repeated within the batch: the answer of its first item, as a retry would get it.
@@ -243,6 +244,7 @@ export class MessageService {
       participantIds: string[];
       type: ConversationType;
       previousAt: Date | null;
+      senderUnreadBefore: number | undefined;
     };
     try {
       stored = await this.db.transaction(async (tx) => {
@@ -250,8 +252,8 @@ export class MessageService {
         if (!next) throw notFound('Conversation');
         const row = await this.messages.insertText(tx, { ...job, id: uuidv7() }, next.seq, next.at);
         if (!row) throw new DuplicateSend();
-        const participantIds = await this.messages.afterInsert(tx, row);
-        return { row, participantIds, type: next.type, previousAt: next.previousAt };
+        const { participantIds, senderUnreadBefore } = await this.messages.afterInsert(tx, row);
+        return { row, participantIds, type: next.type, previousAt: next.previousAt, senderUnreadBefore };
       });
     } catch (err) {
       if (!(err instanceof DuplicateSend)) throw err;
@@ -267,7 +269,32 @@ export class MessageService {
       originSocketId: job.originSocketId,
       quietMs: quietMs(stored.row, stored.previousAt),
     });
+    this.senderCaughtUp(message, stored.participantIds, stored.senderUnreadBefore, 0);
     return { message, created: true };
+  }
+
+  /**
+   * Sending moves the sender's read pointer to their message (CONTRACT §3). When that cleared unread
+   * messages, the sender's other devices hear it (`unread:updated`, as after a read) and so do the
+   * others (`receipt:read`: they replied, so they read what came before). A send with nothing unread
+   * before it announces nothing more: its `message:new` says it all.
+   */
+  private senderCaughtUp(
+    message: Message,
+    participantIds: string[],
+    unreadBefore: number | null | undefined,
+    unreadAfter: number | null | undefined,
+  ): void {
+    if (!message.senderId || unreadBefore == null || unreadAfter == null || unreadBefore === unreadAfter)
+      return;
+    this.events.emit('read.updated', {
+      conversationId: message.conversationId,
+      userId: message.senderId,
+      lastReadSeq: message.seq,
+      unreadCount: unreadAfter,
+      moved: true,
+      participantIds,
+    });
   }
 
   private retried(row: MessageRow, conversationId: string): SendResult {
