@@ -120,9 +120,12 @@ export class ConversationRepository {
     ]);
   }
 
-  /** The caller's view of some conversations (their pointer and unread count beside the conversation). */
+  /**
+   * The caller's view of some conversations (their pointer and unread count beside the conversation),
+   * from the primary: it answers writes (a create, a participant change) and events about them.
+   */
   viewsFor(userId: string, conversationIds: string[]): Promise<ChatListRow[]> {
-    return this.db.read(
+    return this.db.query(
       `SELECT ${CONVERSATION_COLUMNS}, p.last_read_seq AS my_last_read_seq, p.unread_count AS my_unread_count,
               (extract(epoch FROM p.last_activity_at) * 1000000)::bigint::text AS activity_us
          FROM participants p JOIN conversations c ON c.id = p.conversation_id
@@ -178,12 +181,13 @@ export class ConversationRepository {
     return new Set(rows.map((r) => r.user_id));
   }
 
-  /** Participants of several conversations at once (the chat list page). */
-  participantsOf(conversationIds: string[]): Promise<ParticipantRow[]> {
+  /** Participants of several conversations at once (a chat list page; `fresh`: from the primary, see `Db.read`). */
+  participantsOf(conversationIds: string[], fresh = false): Promise<ParticipantRow[]> {
     if (!conversationIds.length) return Promise.resolve([]);
     return this.db.read(
       `SELECT ${PARTICIPANT_COLUMNS} FROM participants p WHERE p.conversation_id = ANY($1::uuid[]) ORDER BY p.joined_at, p.user_id`,
       [conversationIds],
+      fresh,
     );
   }
 }

@@ -110,9 +110,13 @@ export class ConversationService {
     return this.getFor(user.id, conversationId);
   }
 
-  /** One conversation as `userId` sees it; NOT_FOUND when they are not in it. */
+  /**
+   * One conversation as `userId` sees it; NOT_FOUND when they are not in it. Read from the primary:
+   * it answers the caller's own writes and the fan-out's events (a replica may not have them yet).
+   */
   async getFor(userId: string, conversationId: string): Promise<Conversation> {
-    const [view] = await this.assemble(userId, await this.conversations.viewsFor(userId, [conversationId]));
+    const rows = await this.conversations.viewsFor(userId, [conversationId]);
+    const [view] = await this.assemble(userId, rows, true);
     if (!view) throw notFound('Conversation');
     return view;
   }
@@ -222,16 +226,20 @@ export class ConversationService {
     return { conversation, participants };
   }
 
-  /** Turns the caller's rows into Conversation objects: participants, last messages and profiles in one batch each. */
-  private async assemble(userId: string, rows: ChatListRow[]): Promise<Conversation[]> {
+  /**
+   * Turns the caller's rows into Conversation objects: participants, last messages and profiles in
+   * one batch each (`fresh`: from the primary, as the rows were; see `Db.read`).
+   */
+  private async assemble(userId: string, rows: ChatListRow[], fresh = false): Promise<Conversation[]> {
     if (!rows.length) return [];
     const ids = rows.map((r) => r.id);
     const [participants, lastMessages] = await Promise.all([
-      this.conversations.participantsOf(ids),
+      this.conversations.participantsOf(ids, fresh),
       this.messages.atSeqs(
         rows.filter((r) => r.last_seq > 0).map((r) => ({ conversationId: r.id, seq: r.last_seq })),
         // A last message past retention is gone from the list as from the history (CONTRACT §3).
         new Date(this.clock.now().getTime() - this.config.RETENTION_DAYS * DAY_MS),
+        fresh,
       ),
     ]);
     const businessIds = rows.flatMap((r) => (r.business_id ? [r.business_id] : []));

@@ -27,9 +27,14 @@ export class Db implements Queryable {
     return this.run('master', sql, params);
   }
 
-  /** A read-path query (history, chat list): served by a read replica when there are any. */
-  read<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return this.run(this.replicated ? 'slave' : 'master', sql, params);
+  /**
+   * A read-path query (the chat list, history pages, presence contacts): served by a read replica
+   * when there are any, so it may lag the primary by the replication delay. `fresh`: a read that
+   * must see every committed write (the caller's own, or one an event just announced) goes to the
+   * primary whatever the replicas.
+   */
+  read<T = any>(sql: string, params: unknown[] = [], fresh = false): Promise<T[]> {
+    return this.run(this.replicated && !fresh ? 'slave' : 'master', sql, params);
   }
 
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {

@@ -252,7 +252,11 @@ export class MessageRepository {
     };
   }
 
-  /** `before`: newest first; `after`: oldest first. Messages older than `notBefore` (retention) are gone. */
+  /**
+   * `before`: newest first; `after`: oldest first. Messages older than `notBefore` (retention) are gone.
+   * `after` is the catch-up a client makes when a `message:new` (or its seq) told it of messages it
+   * lacks: it reads the primary, which has them (a lagging replica would answer "nothing more").
+   */
   history(
     conversationId: string,
     page: { before?: number; after?: number; limit: number },
@@ -264,6 +268,7 @@ export class MessageRepository {
           WHERE conversation_id = $1 AND seq > $2 AND created_at >= $4
           ORDER BY seq ASC LIMIT $3`,
         [conversationId, page.after, page.limit, notBefore],
+        true,
       );
     }
     return this.db.read<MessageRow>(
@@ -278,7 +283,11 @@ export class MessageRepository {
    * The messages at given (conversation, seq) pairs: the chat list's last messages.
    * Messages older than `notBefore` (retention) are gone, as in the history.
    */
-  atSeqs(pairs: { conversationId: string; seq: number }[], notBefore = new Date(0)): Promise<MessageRow[]> {
+  atSeqs(
+    pairs: { conversationId: string; seq: number }[],
+    notBefore = new Date(0),
+    fresh = false,
+  ): Promise<MessageRow[]> {
     if (!pairs.length) return Promise.resolve([]);
     return this.db.read<MessageRow>(
       `SELECT ${MESSAGE_COLUMNS.split(', ')
@@ -288,6 +297,7 @@ export class MessageRepository {
          JOIN messages m ON m.conversation_id = x.conversation_id AND m.seq = x.seq
         WHERE m.created_at >= $3`,
       [pairs.map((p) => p.conversationId), pairs.map((p) => p.seq), notBefore],
+      fresh,
     );
   }
 
