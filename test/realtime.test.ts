@@ -238,6 +238,26 @@ describe('realtime events (one instance)', () => {
       await waitEvent(d, 'message:new', (p) => p.seq === 3);
       assert.equal(got(d, 'message:deleted').length, 1, d.userId);
     }
+    // Bob had it unread: his badge went down on both devices, with the delete; alice's never moved.
+    for (const d of [b1, b2])
+      assert.deepEqual(got(d, 'unread:updated'), [{ conversationId: conv, unreadCount: 1, lastReadSeq: 0 }]);
+    for (const d of [a1, a2]) assert.deepEqual(got(d, 'unread:updated'), [], 'the sender had nothing unread');
+    assert.deepEqual(got(a1, 'receipt:read'), [], 'nobody read anything');
+    assert.equal((await rest(bob!, 'GET', `/conversations/${conv}`)).body.unreadCount, 2);
+
+    // A message already read: deleting it changes nobody's count and announces none.
+    await emitAck(b1.socket, 'conversation:read', { conversationId: conv, seq: 3 });
+    await waitEvent(b2, 'unread:updated', (p) => p.lastReadSeq === 3);
+    const keep = got(a1, 'message:new', (p) => p.seq === 1)[0];
+    assert.equal((await rest(alice!, 'DELETE', `/conversations/${conv}/messages/${keep.id}`)).status, 204);
+    await send(a1, conv, 'after'); // the barrier: emitted after anything the delete announced
+    await waitEvent(b1, 'message:new', (p) => p.seq === 4);
+    assert.equal(got(b1, 'message:deleted').length, 2);
+    assert.equal(
+      got(b1, 'unread:updated').length,
+      2,
+      'the delete of a read message announced no badge change',
+    );
   });
 
   it('conversation:updated on group create, add and remove; the removed user gets it too', async () => {

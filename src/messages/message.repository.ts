@@ -329,21 +329,31 @@ export class MessageRepository {
     return rows[0];
   }
 
-  /** One fewer unread for everyone who had this (now deleted) message unread. */
+  /**
+   * One fewer unread for everyone who had this (now deleted) message unread. Returns the read state of
+   * those whose count went down.
+   */
   async uncountDeleted(
     tx: Queryable,
     conversationId: string,
     seqs: number[],
     senders: (string | null)[],
-  ): Promise<void> {
-    await tx.query(
-      `UPDATE participants p
-          SET unread_count = p.unread_count - (
-                SELECT count(*) FROM unnest($2::int[], $3::text[]) AS x(seq, sender_id)
-                 WHERE x.seq > p.last_read_seq AND x.sender_id IS DISTINCT FROM p.user_id)
-        WHERE p.conversation_id = $1 AND p.last_read_seq < (SELECT max(s) FROM unnest($2::int[]) AS s)`,
-      [conversationId, seqs, senders],
-    );
+  ): Promise<(ReadState & { userId: string })[]> {
+    // The count is taken on the row being updated (PostgreSQL re-reads it if a read moved its pointer
+    // meanwhile); RETURNING computes it again on the same row, to tell whose count changed.
+    const uncounted = `(SELECT count(*)::int FROM unnest($2::int[], $3::text[]) AS x(seq, sender_id)
+                         WHERE x.seq > p.last_read_seq AND x.sender_id IS DISTINCT FROM p.user_id)`;
+    const rows: { user_id: string; unread_count: number; last_read_seq: number; uncounted: number }[] =
+      await tx.query(
+        `UPDATE participants p
+            SET unread_count = p.unread_count - ${uncounted}
+          WHERE p.conversation_id = $1 AND p.last_read_seq < (SELECT max(s) FROM unnest($2::int[]) AS s)
+          RETURNING p.user_id, p.unread_count, p.last_read_seq, ${uncounted} AS uncounted`,
+        [conversationId, seqs, senders],
+      );
+    return rows
+      .filter((r) => r.uncounted > 0)
+      .map((r) => ({ userId: r.user_id, unreadCount: r.unread_count, lastReadSeq: r.last_read_seq }));
   }
 
   /** Locks the reader's participant row; undefined when not a participant. */

@@ -337,12 +337,18 @@ export class MessageService {
     const deleted = await this.db.transaction(async (tx) => {
       await this.messages.lockConversation(tx, conversationId);
       const gone = await this.messages.tombstone(tx, messageId);
-      if (gone) await this.messages.uncountDeleted(tx, conversationId, [gone.seq], [gone.sender_id]);
-      return gone;
+      if (!gone) return undefined;
+      return {
+        ...gone,
+        uncounted: await this.messages.uncountDeleted(tx, conversationId, [gone.seq], [gone.sender_id]),
+      };
     });
     if (!deleted) return;
     const participantIds = await this.conversations.participantIds(conversationId);
     this.events.emit('message.deleted', { conversationId, messageId, seq: deleted.seq, participantIds });
+    // Those who had it unread: their badge goes down on every device (no receipt: nobody read anything).
+    for (const { userId, ...state } of deleted.uncounted)
+      this.events.emit('read.updated', { conversationId, userId, ...state, moved: false, participantIds });
   }
 
   /** Moves the caller's read pointer forward (never back, clamped to lastSeq) and returns the exact unread count. */
