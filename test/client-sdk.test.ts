@@ -2,8 +2,10 @@
 // gets every message exactly once and in seq order; a lost ack is sent again with the same
 // clientMessageId and stored once; an expired token is refreshed; heartbeats keep presence.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ChatClient, DEFAULT_HEARTBEAT_MS, type ChatClientOptions, type Message } from '../client/src';
+import type { Server } from 'socket.io';
 import { ChatGateway } from '../src/realtime/chat.gateway';
 import { http, testWorld, token, type TestApp } from './support/app';
 import { until } from './support/processes';
@@ -232,6 +234,47 @@ describe('client SDK against the service', () => {
     const ok = await alice.client.send(conv.id, 'here').sent;
     assert.equal(ok.seq, 1);
     assert.equal(alice.client.pendingCount(), 0);
+  });
+
+  it('a delete that overtakes its message (held back for order) makes the message arrive as a tombstone', async () => {
+    const alice = await device('early-alice');
+    const bob = await device('early-bob');
+    const conv = await alice.client.direct('early-bob');
+    const first = await alice.client.send(conv.id, 'first').sent;
+    await until(() => seqsOf(bob, conv.id).length === 1, 'the first message');
+    // A delete of a message already delivered is only passed on (the app updates what it shows).
+    const deletes: string[] = [];
+    bob.client.on('message:deleted', (p) => deletes.push(p.messageId));
+    const res = await http(app.url, 'DELETE', `/conversations/${conv.id}/messages/${first.id}`, {
+      token: await token('early-alice'),
+    });
+    assert.equal(res.status, 204);
+    await until(() => deletes.includes(first.id), 'the delete');
+    assert.equal(bob.messages[0]!.content?.text, 'first', 'delivered as it was');
+
+    // What bob's connection gets when the server holds message 2 back (a gap in its stream) while
+    // its sender deletes it: the delete (Socket.IO adapter), then the message (ordered channel).
+    const server = (app.app.get(ChatGateway) as unknown as { server: Server }).server;
+    const id = randomUUID();
+    const message: Message = {
+      id,
+      conversationId: conv.id,
+      seq: 2,
+      senderId: 'early-alice',
+      clientMessageId: randomUUID(),
+      type: 'text',
+      content: { text: 'wrong chat: my password is hunter2' },
+      createdAt: new Date().toISOString(),
+      editedAt: null,
+      deletedAt: null,
+    };
+    server.to('user:early-bob').emit('message:deleted', { conversationId: conv.id, messageId: id, seq: 2 });
+    server.to('user:early-bob').emit('message:new', message);
+    await until(() => seqsOf(bob, conv.id).length === 2, 'the held message');
+    const tombstone = bob.messages.find((m) => m.id === id)!;
+    assert.equal(tombstone.content, null);
+    assert.ok(tombstone.deletedAt, 'delivered as deleted');
+    assert.deepEqual(deletes, [first.id, id], 'both deletes passed on');
   });
 
   it('on token_expired calls refreshToken, reconnects with the new token and catches up', async () => {

@@ -95,6 +95,8 @@ const MAX_INTERNAL_ATTEMPTS = 5;
 const TYPING_RENEW_MS = 3000;
 /** The most users one `GET /presence` or `presence:query` may name. */
 const PRESENCE_QUERY_MAX = 100;
+/** Deletions remembered for messages not delivered yet (see `deletedEarly`). */
+const MAX_EARLY_DELETES = 1000;
 
 /** The presence of `userIds`, asked PRESENCE_QUERY_MAX at a time, one request after another. */
 async function presencePages(
@@ -133,6 +135,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private connection = 0;
   /** Socket messages held while the chat list loads after a connect. */
   private held: Message[] | null = null;
+  /**
+   * Deletions of messages not delivered yet (a delete can overtake its message while the server holds
+   * that one back for order), by message id, with when the delete came: the message is delivered
+   * as the tombstone it is now. Bounded: the oldest go first.
+   */
+  private readonly deletedEarly = new Map<string, string>();
   private baselineTaken = false;
   private endReason: SessionEndReason | undefined;
   private refreshing: Promise<void> | null = null;
@@ -160,7 +168,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
             params: { path: { id: conversationId }, query: { after, limit: 100 } },
           }),
         ),
-      deliver: (m) => this.emit('message', m),
+      deliver: (m) => this.emit('message', this.asDeleted(m)),
       onError: (err) => this.emit('error', err),
       retryMs: this.retryMs,
     });
@@ -436,7 +444,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     s.on('disconnect', (reason) => this.onDisconnect(reason));
     s.on('connect_error', (err) => this.onConnectError(err));
     s.on('message:new', (m) => this.receive(m));
-    s.on('message:deleted', (p) => this.emit('message:deleted', p));
+    s.on('message:deleted', (p) => {
+      const delivered = this.stream.lastSeq(p.conversationId);
+      if (delivered === undefined || p.seq > delivered) {
+        this.deletedEarly.set(p.messageId, new Date().toISOString());
+        if (this.deletedEarly.size > MAX_EARLY_DELETES)
+          this.deletedEarly.delete(this.deletedEarly.keys().next().value!);
+      }
+      this.emit('message:deleted', p);
+    });
     s.on('conversation:updated', (c) => this.emit('conversation:updated', c));
     s.on('unread:updated', (p) => this.emit('unread:updated', p));
     s.on('receipt:read', (p) => this.emit('receipt:read', p));
@@ -604,6 +620,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /** A message for the conversation streams (held back while a reconnect's sync runs). */
+  /** `m`, or its tombstone if its deletion came first (see `deletedEarly`). */
+  private asDeleted(m: Message): Message {
+    const deletedAt = this.deletedEarly.get(m.id);
+    if (deletedAt === undefined) return m;
+    this.deletedEarly.delete(m.id);
+    return m.deletedAt ? m : { ...m, content: null, deletedAt };
+  }
+
   private receive(m: Message, fromAck = false): void {
     if (this.held) this.held.push(m);
     else this.stream.receive(m, { patient: fromAck });
