@@ -25,6 +25,7 @@ import { connectSocket, http, testWorld, token, type TestApp } from './support/a
 import { assertError } from './support/errors';
 import { until } from './support/processes';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const ALWAYS = DAYS.map((day) => ({ day, open: '00:00', close: '24:00' }));
 /** 10:00 UTC, `d` days from today. */
@@ -1077,6 +1078,133 @@ describe('business administration and bad input', () => {
         [a.id, 1],
         [z.id, 0],
       ],
+    );
+  });
+
+  it('a conversation transferred to an agent who went offline long ago is theirs for a grace period from the transfer', async (t) => {
+    await putBusiness('biz-gone', ALWAYS);
+    await putAgent('biz-gone', 'gone.a', 1);
+    await putAgent('biz-gone', 'gone.z', 1);
+    const a = await user(t, 'gone.a', true);
+    await waitPresence('biz-gone', a.id, 'online');
+    // gone.z was online, went offline (holding nothing) and stayed away far longer than the grace period.
+    const z = await user(t, 'gone.z', true);
+    await waitPresence('biz-gone', z.id, 'online');
+    z.socket!.close();
+    await waitPresence('biz-gone', z.id, 'offline');
+    const db = app.app.get(Db);
+    const offlineSince = async () =>
+      (
+        await db.query(`SELECT offline_since FROM agents WHERE business_id = 'biz-gone' AND user_id = $1`, [
+          z.id,
+        ])
+      )[0].offline_since as Date | null;
+    await until(offlineSince, 'the offline handled');
+    await db.query(
+      `UPDATE agents SET offline_since = now() - interval '1 hour' WHERE business_id = 'biz-gone' AND user_id = $1`,
+      [z.id],
+    );
+
+    const customer = await user(t, 'gone.customer');
+    const c = await open(customer, 'biz-gone');
+    assert.equal(c.business.assignedAgentId, a.id);
+    const before = Date.now();
+    const moved = await api('POST', `/conversations/${c.id}/transfer`, admin, { agentId: z.id });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal(moved.body.business.assignedAgentId, z.id);
+    assert.ok((await offlineSince())!.getTime() >= before - 1_000, 'the grace period starts at the transfer');
+
+    // Within the grace period from the transfer it stays with gone.z; after it, back to gone.a.
+    const routing = app.app.get(RoutingService);
+    const graceMs = app.config.AGENT_GRACE_S * 1000;
+    await routing.sweep(new Date(Date.now() + graceMs / 2));
+    assert.equal((await view(customer, c.id)).business.assignedAgentId, z.id);
+    await routing.sweep(new Date(Date.now() + graceMs + 5_000));
+    const after = (await view(customer, c.id)).business;
+    assert.deepEqual([after.status, after.assignedAgentId], ['assigned', a.id]);
+  });
+
+  it('a closed conversation whose opening passed unused is re-timed when its customer writes while closed again', async (t) => {
+    // Closed now, open in two days. The conversation was told an opening that has since passed
+    // without it being routed (its customer had not written; the business is closed again).
+    await putBusiness('biz-stale', [hourOn(2)]);
+    const customer = await user(t, 'stale.customer', true);
+    const c = await open(customer, 'biz-stale');
+    assert.deepEqual([c.business.status, c.business.opensAt], ['closed', day(2).toISOString()]);
+    const db = app.app.get(Db);
+    await db.query(`UPDATE conversations SET opens_at = $2 WHERE id = $1`, [c.id, day(-1)]);
+    const history = async () =>
+      (await api('GET', `/conversations/${c.id}/messages?after=0&limit=100`, customer)).body.items.map(
+        (m: any) => `${m.type}:${m.content.text}`,
+      );
+    const [closed] = await history();
+    assert.match(closed, /^system:We are closed right now, we open at /);
+
+    // The customer writes: still closed, told the next opening (a new opensAt, announced, and a new
+    // closed message after theirs), and not due to open before it.
+    const since = customer.updates.length;
+    const sent = await api('POST', `/conversations/${c.id}/messages`, customer, {
+      clientMessageId: randomUUID(),
+      content: { text: 'hello?' },
+    });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    await waitUpdate(
+      customer,
+      since,
+      c.id,
+      (b) => b.status === 'closed' && b.opensAt === day(2).toISOString(),
+      're-timed',
+    );
+    assert.deepEqual(await history(), [closed, 'text:hello?', closed]);
+    assert.deepEqual(await app.app.get(BusinessRepository).dueToOpen(new Date(), 'biz-stale'), []);
+    // Writing again says nothing more.
+    await api('POST', `/conversations/${c.id}/messages`, customer, {
+      clientMessageId: randomUUID(),
+      content: { text: 'anyone?' },
+    });
+    await sleep(300);
+    assert.deepEqual(await history(), [closed, 'text:hello?', closed, 'text:anyone?']);
+  });
+
+  it("the opening sweep is not starved by another business's backlog of conversations due while it is closed again", async (t) => {
+    // Business X, closed now (open in three days), has 500 closed conversations with customer
+    // messages, whose opening passed unused; they are older than anything else.
+    await putBusiness('biz-backlog', [hourOn(3)]);
+    const db = app.app.get(Db);
+    await db.query(
+      `WITH c AS (
+         INSERT INTO conversations (id, type, business_id, customer_id, business_status, opens_at, last_seq, created_at)
+         SELECT gen_random_uuid(), 'business', 'biz-backlog', 'backlog.c' || i, 'closed', now() - interval '1 day', 1,
+                now() - interval '2 days' + i * interval '1 second'
+           FROM generate_series(1, 500) i RETURNING id, customer_id)
+       INSERT INTO messages (id, conversation_id, seq, sender_id, type, content)
+       SELECT gen_random_uuid(), c.id, 1, c.customer_id, 'text', '{"text":"hi"}' FROM c`,
+    );
+    // Business Y, open: its customer wrote while it was closed, and it opened an hour ago.
+    await putBusiness('biz-due', ALWAYS);
+    const customer = await user(t, 'due.customer');
+    const y = await open(customer, 'biz-due');
+    const sent = await api('POST', `/conversations/${y.id}/messages`, customer, {
+      clientMessageId: randomUUID(),
+      content: { text: 'hello' },
+    });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    await db.query(
+      `UPDATE conversations SET business_status = 'closed', queued_at = NULL, opens_at = now() - interval '1 hour'
+        WHERE id = $1`,
+      [y.id],
+    );
+
+    // One sweep routes Y's, and re-times X's to X's next opening: not due again before it.
+    await app.app.get(RoutingService).sweep(new Date());
+    const b = (await view(customer, y.id)).business;
+    assert.deepEqual([b.status, b.queuePosition, b.opensAt], ['queued', 1, null]);
+    const rows: { opens_at: Date; n: number }[] = await db.query(
+      `SELECT opens_at, count(*)::int AS n FROM conversations WHERE business_id = 'biz-backlog' GROUP BY 1`,
+    );
+    assert.deepEqual(rows, [{ opens_at: day(3), n: 500 }]);
+    assert.ok(
+      !(await app.app.get(BusinessRepository).businessesDueToOpen(new Date())).includes('biz-backlog'),
     );
   });
 

@@ -323,6 +323,159 @@ describe('business routing triggers', { concurrency: true }, () => {
     assert.equal((await businessView('t-on')).queueLength, 1);
   });
 
+  it('an agent added while already online takes from the queue at once', async (t) => {
+    await putBusiness('t-add', ALWAYS);
+    const customer = await user(t, 'add.c');
+    const c = await open(customer, 't-add');
+    assert.deepEqual([c.business.status, c.business.queuePosition], ['queued', 1]);
+
+    // Connected (and heartbeating) before an admin makes them an agent: no presence change follows.
+    const agent = await user(t, 'add.agent');
+    const presence = app.app.get(PresenceService);
+    await until(async () => (await presence.isOnline([agent.id])).get(agent.id), 'add.agent online');
+    const res = await api('PUT', `/businesses/t-add/agents/${agent.id}`, admin, { capacity: 2 });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.agents, [{ userId: agent.id, capacity: 2, load: 1, presence: 'online' }]);
+    assert.equal(res.body.queueLength, 0);
+    // Done by the time the request answers.
+    const b = (await view(customer, c.id)).business;
+    assert.deepEqual([b.status, b.assignedAgentId], ['assigned', agent.id]);
+    await waitUpdate(customer, c.id, (x) => x.status === 'assigned', 'assigned');
+    await waitSystem(agent, c.id, joined(agent.id));
+  });
+
+  it("raising an online agent's capacity drains the queue at once", async (t) => {
+    await putBusiness('t-raise', ALWAYS);
+    await putAgent('t-raise', 'raise.agent', 1);
+    const agent = await user(t, 'raise.agent');
+    await waitPresence('t-raise', agent.id, 'online');
+    const c1 = await open(await user(t, 'raise.c1'), 't-raise');
+    const second = await user(t, 'raise.c2');
+    const c2 = await open(second, 't-raise');
+    assert.equal(c1.business.status, 'assigned');
+    assert.equal(c2.business.status, 'queued');
+    const res = await api('PUT', `/businesses/t-raise/agents/${agent.id}`, admin, { capacity: 2 });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.queueLength, 0);
+    assert.equal((await view(second, c2.id)).business.assignedAgentId, agent.id);
+  });
+
+  it('a newly assigned agent has unread what the customer wrote since the conversation was (re-)opened, not the notices before it', async (t) => {
+    await putBusiness('t-unread', ALWAYS);
+    await putAgent('t-unread', 'unread.agent', 1);
+    const customer = await user(t, 'unread.c');
+    const agent = await user(t, 'unread.agent', false);
+    const c = await open(customer, 't-unread');
+    assert.equal(c.business.status, 'queued');
+    const busy = await waitSystem(customer, c.id, 'All our agents are busy. You are number 1 in the queue.');
+    const first = await say(customer, c.id, 'first');
+    await say(customer, c.id, 'second');
+
+    // The agent comes online and is given it: the customer's two messages (and the agent's own
+    // "joined" notice after them) are unread; the queue notice before them is not.
+    await connect(agent);
+    await waitState(customer, c.id, (b) => b.status === 'assigned', 'assigned');
+    const readState = async () => {
+      const v = await view(agent, c.id);
+      return [v.participants.find((p: any) => p.userId === agent.id).lastReadSeq, v.unreadCount];
+    };
+    assert.ok(busy.seq < first.seq);
+    assert.deepEqual(await readState(), [first.seq - 1, 3]);
+    // The counter is exact: a recount at the same pointer gives the same number.
+    const read = async (seq: number) => {
+      const res = await api('POST', `/conversations/${c.id}/read`, agent, { seq });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return [res.body.lastReadSeq, res.body.unreadCount];
+    };
+    assert.deepEqual(await read(first.seq - 1), [first.seq - 1, 3]);
+    const reply = await say(agent, c.id, 'how can I help?');
+    assert.deepEqual(await readState(), [reply.seq, 0]);
+
+    // Resolved, then re-opened by the customer: the same agent is given it again, and has unread
+    // only what came since the resolve (not the round before it, which they left).
+    assert.equal((await api('POST', `/conversations/${c.id}/resolve`, agent)).status, 200);
+    const again = await say(customer, c.id, 'one more thing');
+    await waitState(customer, c.id, (b) => b.status === 'assigned' && b.assignedAgentId === agent.id, 'back');
+    assert.deepEqual(await readState(), [again.seq - 1, 2]);
+    assert.deepEqual(await read(again.seq - 1), [again.seq - 1, 2]);
+  });
+
+  it('opening the chat of a resolved conversation returns it resolved; the next customer message re-opens it', async (t) => {
+    await putBusiness('t-reopen', ALWAYS);
+    await putAgent('t-reopen', 'reopen.agent', 1);
+    const agent = await user(t, 'reopen.agent');
+    await waitPresence('t-reopen', agent.id, 'online');
+    const customer = await user(t, 'reopen.c');
+    const c = await open(customer, 't-reopen');
+    assert.equal(c.business.assignedAgentId, agent.id);
+    await say(customer, c.id, 'my question');
+    const resolved = await api('POST', `/conversations/${c.id}/resolve`, agent);
+    assert.equal(resolved.status, 200, JSON.stringify(resolved.body));
+    const texts = await systemTexts(customer, c.id);
+
+    // The customer's app opens the chat screen again: the existing conversation (200), as it is.
+    const again = await api('POST', '/conversations', customer, { type: 'business', businessId: 't-reopen' });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.body.id, c.id);
+    assert.deepEqual([again.body.business.status, again.body.business.assignedAgentId], ['resolved', null]);
+    await sleep(300);
+    assert.equal((await view(customer, c.id)).business.status, 'resolved');
+    assert.equal(await loadOf('t-reopen', agent.id), 0);
+    assert.deepEqual(await agentParticipants(c.id), []);
+    assert.deepEqual(await systemTexts(customer, c.id), texts);
+
+    // Their next message re-opens and re-routes it.
+    await say(customer, c.id, 'another question');
+    await waitState(
+      customer,
+      c.id,
+      (b) => b.status === 'assigned' && b.assignedAgentId === agent.id,
+      'assigned',
+    );
+    assert.equal(await loadOf('t-reopen', agent.id), 1);
+  });
+
+  it('an agent who writes to their own business stays its customer: never their own agent, another agent takes it', async (t) => {
+    await putBusiness('t-self', ALWAYS);
+    await putAgent('t-self', 'self.a', 2);
+    const a = await user(t, 'self.a');
+    await waitPresence('t-self', a.id, 'online');
+    const c = await open(a, 't-self');
+    assert.deepEqual(
+      c.participants.map((p: any) => [p.userId, p.role]),
+      [[a.id, 'customer']],
+    );
+    assert.deepEqual(
+      [c.business.status, c.business.assignedAgentId, c.business.queuePosition],
+      ['queued', null, 1],
+    );
+    // It waits for another agent; a conversation behind it is not held up by it.
+    const other = await user(t, 'self.other');
+    const o = await open(other, 't-self');
+    assert.deepEqual([o.business.status, o.business.assignedAgentId], ['assigned', a.id]);
+    // Nor is it transferred to them.
+    const tr = await api('POST', `/conversations/${c.id}/transfer`, admin, { agentId: a.id });
+    assert.equal(tr.status, 400, JSON.stringify(tr.body));
+    assert.equal(tr.body.code, 'VALIDATION_FAILED');
+    assert.equal(await loadOf('t-self', a.id), 1);
+
+    // Another agent comes online and takes it; resolved, it stays its customer's.
+    await putAgent('t-self', 'self.b', 1);
+    const b = await user(t, 'self.b');
+    await waitState(a, c.id, (x) => x.status === 'assigned' && x.assignedAgentId === b.id, 'given to self.b');
+    assert.deepEqual((await view(a, c.id)).participants.map((p: any) => [p.userId, p.role]).sort(), [
+      [a.id, 'customer'],
+      [b.id, 'agent'],
+    ]);
+    assert.equal((await api('POST', `/conversations/${c.id}/resolve`, b)).status, 200);
+    const mine = await view(a, c.id);
+    assert.equal(mine.business.status, 'resolved');
+    assert.deepEqual(
+      mine.participants.map((p: any) => [p.userId, p.role]),
+      [[a.id, 'customer']],
+    );
+  });
+
   it('an agent removed: their conversations are re-queued ahead of newer ones, then drained to another agent', async (t) => {
     await putBusiness('t-rm', ALWAYS);
     await putAgent('t-rm', 'rm.a', 2);
@@ -548,6 +701,34 @@ describe('business routing triggers', { concurrency: true }, () => {
         'c1 back',
       );
       assert.equal((await view(second, c2.id)).business.status, 'queued');
+    });
+
+    it('an agent who comes back within the grace period keeps their conversation', async (t) => {
+      await putBusiness('t-back', ALWAYS);
+      await putAgent('t-back', 'back.agent', 1);
+      const agent = await user(t, 'back.agent');
+      await waitPresence('t-back', agent.id, 'online');
+      const customer = await user(t, 'back.c');
+      const c = await open(customer, 't-back');
+      assert.equal(c.business.assignedAgentId, agent.id);
+      disconnect(agent);
+      await waitPresence('t-back', agent.id, 'offline');
+      const graceRunning = async (running: boolean) =>
+        (
+          await sql.query(`SELECT 1 FROM agents WHERE user_id = $1 AND (offline_since IS NOT NULL) = $2`, [
+            agent.id,
+            running,
+          ])
+        ).rowCount === 1;
+      await until(() => graceRunning(true), 'the offline handled');
+      await connect(agent);
+      await waitPresence('t-back', agent.id, 'online');
+      await until(() => graceRunning(false), 'the online handled');
+      await sleep(GRACE_S * 1000 + 300);
+      await app.app.get(RoutingService).sweep(new Date());
+      const b = (await view(customer, c.id)).business;
+      assert.deepEqual([b.status, b.assignedAgentId], ['assigned', agent.id]);
+      assert.deepEqual(await systemTexts(customer, c.id), [joined(agent.id)]);
     });
 
     it('an online event handled late, after the agent went offline again, does not cancel the grace period', async (t) => {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Db, type Queryable } from '../database/db';
 import type { OpeningRange } from './hours';
-import type { Priority } from './routing';
+import { RESOLVED_NOTICE, type Priority } from './routing';
 
 export type BusinessStatus = 'assigned' | 'queued' | 'closed' | 'resolved';
 
@@ -130,10 +130,14 @@ export class BusinessRepository {
     );
   }
 
-  /** Starts an offline agent's grace period in a business, unless it is already running. */
+  /**
+   * (Re)starts an offline agent's grace period in a business at `since` (a transfer to them): it runs
+   * from the transfer, not from when they went offline, which may be long before (holding nothing,
+   * nothing ended it). One period per agent and business: what they already hold waits as long.
+   */
   async startGrace(tx: Queryable, businessId: string, userId: string, since: Date): Promise<void> {
     await tx.query(
-      `UPDATE agents SET offline_since = $3 WHERE business_id = $1 AND user_id = $2 AND offline_since IS NULL`,
+      `UPDATE agents SET offline_since = GREATEST(offline_since, $3) WHERE business_id = $1 AND user_id = $2`,
       [businessId, userId, since],
     );
   }
@@ -191,16 +195,46 @@ export class BusinessRepository {
       .then((r) => r[0]);
   }
 
+  /**
+   * Gives the conversation to an agent, who joins its participants (never its own customer: callers
+   * check, and a customer's row is never turned into an agent's).
+   *
+   * The agent's read pointer is put just before the first customer message written since the
+   * conversation was (re-)opened (since it was created, or since its last "resolved" notice), so
+   * that what the customer wrote while waiting, and what followed, counts as unread for them; with
+   * no such message, at the last message. Earlier history (system notices before it, a previous
+   * round resolved) is read. The counter is exact, as MessageRepository's are: the first statement
+   * takes the conversation row lock, which every send, delete and retention takes before changing
+   * counters, so the count (a later statement) sees every message committed before it, and every
+   * later message waits for this transaction and then counts for the new row.
+   */
   async setAssigned(tx: Queryable, conversationId: string, agentId: string): Promise<void> {
     await tx.query(
       `UPDATE conversations SET business_status = 'assigned', assigned_agent_id = $2, opens_at = NULL WHERE id = $1`,
       [conversationId, agentId],
     );
     await tx.query(
-      `INSERT INTO participants (conversation_id, user_id, role, last_read_seq, last_activity_at)
-       SELECT c.id, $2, 'agent', c.last_seq, c.last_activity_at FROM conversations c WHERE c.id = $1
-       ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = 'agent'`,
-      [conversationId, agentId],
+      `WITH c AS (SELECT id, customer_id, last_seq, last_activity_at FROM conversations WHERE id = $1),
+       opened AS (
+         SELECT COALESCE((SELECT s.seq FROM messages s
+                           WHERE s.conversation_id = c.id AND s.type = 'system' AND s.content->>'text' = $3
+                           ORDER BY s.seq DESC LIMIT 1), 0) AS seq
+           FROM c),
+       ptr AS (
+         SELECT COALESCE((SELECT m.seq - 1 FROM messages m
+                           WHERE m.conversation_id = c.id AND m.seq > opened.seq AND m.sender_id = c.customer_id
+                             AND m.deleted_at IS NULL
+                           ORDER BY m.seq LIMIT 1), c.last_seq) AS seq
+           FROM c, opened)
+       INSERT INTO participants (conversation_id, user_id, role, last_read_seq, unread_count, last_activity_at)
+       SELECT c.id, $2, 'agent', ptr.seq,
+              (SELECT count(*) FROM messages m
+                WHERE m.conversation_id = c.id AND m.seq > ptr.seq AND m.deleted_at IS NULL
+                  AND m.sender_id IS DISTINCT FROM $2),
+              c.last_activity_at
+         FROM c, ptr
+       ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = 'agent' WHERE participants.role = 'agent'`,
+      [conversationId, agentId, RESOLVED_NOTICE],
     );
   }
 
@@ -305,17 +339,34 @@ export class BusinessRepository {
   }
 
   /**
-   * Closed conversations due to open, with at least one customer message: what the opening job routes.
+   * The businesses with closed conversations due to open (see `dueToOpen`): the sweep routes each
+   * business's own, so that no business's backlog holds up another's opening.
+   */
+  async businessesDueToOpen(now: Date): Promise<string[]> {
+    const rows: { business_id: string }[] = await this.db.query(
+      `SELECT DISTINCT c.business_id FROM conversations c
+        WHERE c.business_status = 'closed' AND c.opens_at <= $1
+          AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id)
+        ORDER BY c.business_id`,
+      [now],
+    );
+    return rows.map((r) => r.business_id);
+  }
+
+  /**
+   * A business's closed conversations due to open, with at least one customer message: what the
+   * opening job routes, up to `limit` (each routed one leaves this set: queued, assigned, or closed
+   * again until a later opening, so the next call gets the next ones).
    * In queue order (the place each keeps, see `setQueued`), not by `opens_at`: each is drained as it is
    * routed, so routing a newer one first would give it an agent before an older one.
    */
-  dueToOpen(now: Date, businessId?: string): Promise<{ id: string; business_id: string }[]> {
+  dueToOpen(now: Date, businessId: string, limit = 500): Promise<{ id: string; business_id: string }[]> {
     return this.db.query(
       `SELECT c.id, c.business_id FROM conversations c
-        WHERE c.business_status = 'closed' AND c.opens_at <= $1 AND ($2::text IS NULL OR c.business_id = $2)
+        WHERE c.business_status = 'closed' AND c.opens_at <= $1 AND c.business_id = $2
           AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.sender_id = c.customer_id)
-        ORDER BY (c.priority = 'normal'), COALESCE(c.queued_at, c.created_at), c.id LIMIT 500`,
-      [now, businessId ?? null],
+        ORDER BY (c.priority = 'normal'), COALESCE(c.queued_at, c.created_at), c.id LIMIT $3`,
+      [now, businessId, limit],
     );
   }
 

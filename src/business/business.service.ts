@@ -7,6 +7,7 @@ import { PresenceService } from '../presence/presence.service';
 import { BusinessRepository, type BusinessConversationRow } from './business.repository';
 import type { AgentPutDto, BusinessPutDto } from './business.dto';
 import { isValidTimeZone, validateHours, type OpeningRange } from './hours';
+import { RESOLVED_NOTICE } from './routing';
 import { RoutingService } from './routing.service';
 
 export interface BusinessView {
@@ -69,9 +70,12 @@ export class BusinessService {
   async putAgent(businessId: string, userId: string, input: AgentPutDto): Promise<BusinessView> {
     if (!(await this.business.find(this.db, businessId))) throw notFound('Business');
     // Under the business's routing lock, with the drain it may allow: a drain plans with the
-    // capacities it read under that lock.
-    await this.routing.drainBusiness(businessId, (tx) =>
-      this.business.upsertAgent(tx, businessId, userId, input.capacity ?? 5),
+    // capacities it read under that lock, and with the new agent's presence (online already: they
+    // take from the queue at once).
+    await this.routing.drainBusiness(
+      businessId,
+      (tx) => this.business.upsertAgent(tx, businessId, userId, input.capacity ?? 5),
+      [userId],
     );
     return this.get(businessId);
   }
@@ -95,12 +99,7 @@ export class BusinessService {
       await this.business.unassign(tx, conversationId, c.assigned_agent_id, 'resolved');
       await this.business.releaseCapacity(tx, c.business_id, c.assigned_agent_id);
       changes.changed.set(conversationId, [c.assigned_agent_id]);
-      await this.routing.system(
-        tx,
-        changes,
-        conversationId,
-        'This conversation was resolved. Write again any time to re-open it.',
-      );
+      await this.routing.system(tx, changes, conversationId, RESOLVED_NOTICE);
     });
     this.routing.announce(changes);
     await this.routing.drainBusiness(row.business_id);
@@ -138,6 +137,11 @@ export class BusinessService {
       if (!(await this.business.findAgent(tx, c.business_id, agentId)))
         throw new AppError('VALIDATION_FAILED', 'agentId is not an agent of this business', [
           { field: 'agentId', problems: ['not an agent of this business'] },
+        ]);
+      // An agent who wrote to their own business is its customer there, never their own agent.
+      if (agentId === c.customer_id)
+        throw new AppError('VALIDATION_FAILED', "agentId is the conversation's customer", [
+          { field: 'agentId', problems: ["the conversation's customer"] },
         ]);
       if (c.assigned_agent_id === agentId) return;
       if (!(await this.business.claimCapacity(tx, c.business_id, agentId)))

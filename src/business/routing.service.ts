@@ -16,6 +16,13 @@ import { BusinessRepository, type BusinessConversationRow, type BusinessRow } fr
 import { describeOpening, isOpen, nextOpening } from './hours';
 import { drainQueue, type AgentState } from './routing';
 
+/** The business, its agents' presence and display names: read before taking the routing lock. */
+interface Context {
+  business: BusinessRow;
+  online: Map<string, boolean>;
+  names: Map<string, string>;
+}
+
 /** What one routing transaction changed, announced after commit. */
 interface Changes {
   businessId: string;
@@ -82,14 +89,18 @@ export class RoutingService implements OnApplicationBootstrap {
     }
   }
 
-  /** A customer opens (or re-opens) their conversation with a business. */
+  /**
+   * A customer opens their conversation with a business (the chat screen): a new one is routed, and
+   * so is one whose routing never happened or that waits while closed. A resolved one is returned as
+   * it is: only a new customer message re-opens it (CONTRACT §5, `onCustomerMessage`).
+   */
   async open(customerId: string, businessId: string): Promise<{ conversationId: string; created: boolean }> {
     if (!(await this.business.find(this.db, businessId))) throw notFound('Business');
     const { id, created } = await this.db.transaction((tx) =>
       this.business.createConversation(tx, uuidv7(), businessId, customerId),
     );
     const row = await this.business.findConversation(id);
-    if (created || (row && needsRouting(row))) await this.route(id);
+    if (created || (row && row.business_status !== 'resolved' && needsRouting(row))) await this.route(id);
     return { conversationId: id, created };
   }
 
@@ -102,12 +113,19 @@ export class RoutingService implements OnApplicationBootstrap {
     if (!row) return;
     const ctx = await this.context(row.business_id);
     if (!ctx) return;
-    const changes = await this.inBusiness(row.business_id, async (tx, changes) => {
+    await this.routeWith(ctx, conversationId, now);
+  }
+
+  private async routeWith(ctx: Context, conversationId: string, now: Date): Promise<void> {
+    const changes = await this.inBusiness(ctx.business.id, async (tx, changes) => {
       const c = await this.business.lockConversation(tx, conversationId);
       // A new conversation is 'queued' with no queued_at yet: it has never been routed.
       if (!c || c.business_status === 'assigned' || (c.business_status === 'queued' && c.queued_at)) return;
       if (!isOpen(ctx.business.hours, ctx.business.time_zone, now)) {
-        if (c.business_status === 'closed') return;
+        // Already closed and told when it opens: nothing to say again. Unless that opening passed
+        // unused (no sweep ran while open, or the customer only wrote afterwards): then it is
+        // re-timed, with a new opensAt and a new message, and is not due to open until then.
+        if (c.business_status === 'closed' && !(c.opens_at && c.opens_at <= now)) return;
         const opensAt = nextOpening(ctx.business.hours, ctx.business.time_zone, now);
         await this.business.setClosed(tx, conversationId, opensAt, c.business_status === 'resolved');
         const when = opensAt
@@ -126,7 +144,7 @@ export class RoutingService implements OnApplicationBootstrap {
       changes.changed.set(conversationId, []);
       const assigned = await this.drain(tx, changes, ctx.online, ctx.names);
       if (!assigned.has(conversationId)) {
-        const queue = await this.business.queue(tx, row.business_id);
+        const queue = await this.business.queue(tx, ctx.business.id);
         const position = queue.findIndex((q) => q.id === conversationId) + 1;
         // It took a place ahead of others (a closed one keeps the place it has had since it was
         // opened, a high-priority one goes before normal ones): the positions of those behind moved.
@@ -144,10 +162,16 @@ export class RoutingService implements OnApplicationBootstrap {
 
   /**
    * Capacity may have freed in a business: give queued conversations to free online agents. `first`
-   * (a capacity change) runs under the same routing lock, in the same transaction, before the drain.
+   * (a capacity change) runs under the same routing lock, in the same transaction, before the drain;
+   * `agentIds` are agents it may add, whose presence and names are read with the others' (before
+   * the lock: an agent added while online takes from the queue at once).
    */
-  async drainBusiness(businessId: string, first?: (tx: Queryable) => Promise<void>): Promise<void> {
-    const ctx = await this.context(businessId);
+  async drainBusiness(
+    businessId: string,
+    first?: (tx: Queryable) => Promise<void>,
+    agentIds: string[] = [],
+  ): Promise<void> {
+    const ctx = await this.context(businessId, agentIds);
     if (!ctx) return;
     this.announce(
       await this.inBusiness(businessId, async (tx, changes) => {
@@ -186,9 +210,9 @@ export class RoutingService implements OnApplicationBootstrap {
       online: online.get(a.user_id) ?? false,
       lastAssignedAt: a.last_assigned_at,
     }));
-    // In the queue's own order (the repository's ORDER BY): see drainQueue.
+    // In the queue's own order (the repository's ORDER BY): see drainQueue. Never to its own customer.
     const plan = drainQueue(
-      queue.map((q) => ({ conversationId: q.id })),
+      queue.map((q) => ({ conversationId: q.id, customerId: q.customer_id })),
       states,
     );
     const assigned = new Set<string>();
@@ -215,15 +239,16 @@ export class RoutingService implements OnApplicationBootstrap {
     changes.systemMessages.push(await this.messages.insertSystem(tx, uuidv7(), conversationId, text));
   }
 
-  /** The business, its agents' presence and display names: read before taking the lock. */
-  async context(
-    businessId: string,
-  ): Promise<
-    { business: BusinessRow; online: Map<string, boolean>; names: Map<string, string> } | undefined
-  > {
+  /**
+   * The business, its agents' presence and display names: read before taking the lock. `also`: users
+   * about to become agents (in the transaction that takes the lock).
+   */
+  async context(businessId: string, also: string[] = []): Promise<Context | undefined> {
     const business = await this.business.find(this.db, businessId);
     if (!business) return undefined;
-    const agentIds = (await this.business.agents(this.db, businessId)).map((a) => a.user_id);
+    const agentIds = [
+      ...new Set([...(await this.business.agents(this.db, businessId)).map((a) => a.user_id), ...also]),
+    ];
     const [online, profiles] = await Promise.all([
       this.presence.isOnline(agentIds),
       this.profiles.getMany(agentIds),
@@ -330,28 +355,52 @@ export class RoutingService implements OnApplicationBootstrap {
     if (open) for (const due of await this.business.dueToOpen(now, businessId)) await this.route(due.id, now);
   }
 
-  /** The periodic work: opening time for closed conversations, and agents offline past the grace period. */
+  /**
+   * The periodic work: opening time for closed conversations, and agents offline past the grace period.
+   * Each business's due conversations are taken apart (a batch each, oldest first), and a failure is
+   * that business's or conversation's only: no business's backlog or broken row holds up another.
+   */
   async sweep(now: Date = this.clock.now()): Promise<void> {
-    for (const due of await this.business.dueToOpen(now)) await this.route(due.id, now);
+    for (const businessId of await this.business.businessesDueToOpen(now))
+      await this.openDue(businessId, now).catch((err: unknown) => this.failed('opening time', err));
     const graceStart = new Date(now.getTime() - this.config.AGENT_GRACE_S * 1000);
     for (const lapsed of await this.business.lapsedAgents(graceStart)) {
-      const stillOffline = !(await this.presence.isOnline([lapsed.user_id])).get(lapsed.user_id);
-      if (stillOffline) await this.requeueAgent(lapsed.business_id, lapsed.user_id, false);
-      else await this.business.setOffline(lapsed.user_id, null);
+      try {
+        const stillOffline = !(await this.presence.isOnline([lapsed.user_id])).get(lapsed.user_id);
+        if (stillOffline) await this.requeueAgent(lapsed.business_id, lapsed.user_id, false);
+        else await this.business.setOffline(lapsed.user_id, null);
+      } catch (err) {
+        this.failed('grace period', err);
+      }
     }
   }
 
+  /**
+   * Routes a business's closed conversations due to open (up to a batch; the next sweep takes the
+   * rest). Each leaves the due ones: queued or assigned when open, re-timed to a later opening when
+   * closed again (`routeWith`), so a batch is never the same conversations twice.
+   */
+  private async openDue(businessId: string, now: Date): Promise<void> {
+    const ctx = await this.context(businessId);
+    if (!ctx) return;
+    for (const due of await this.business.dueToOpen(now, businessId))
+      await this.routeWith(ctx, due.id, now).catch((err: unknown) => this.failed('opening time', err));
+  }
+
+  private failed(what: string, err: unknown): void {
+    this.logger.warn({ err: err instanceof Error ? err.message : String(err), what }, 'routing failed');
+  }
+
   private background(what: string, work: Promise<unknown>): void {
-    work.catch((err: unknown) =>
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err), what }, 'routing failed'),
-    );
+    work.catch((err: unknown) => this.failed(what, err));
   }
 }
 
 /**
- * A conversation the customer's next open or message routes: resolved, closed, or never routed (a
- * new one whose routing did not happen: the instance stopped, the database failed; it is not in the
- * queue, BusinessRepository.queue, so nothing else would route it).
+ * A conversation the customer's next message routes: resolved, closed, or never routed (a new one
+ * whose routing did not happen: the instance stopped, the database failed; it is not in the queue,
+ * BusinessRepository.queue, so nothing else would route it). Their next open routes the same but a
+ * resolved one (`open`).
  */
 function needsRouting(row: { business_status: string | null; queued_at: Date | null }): boolean {
   return (

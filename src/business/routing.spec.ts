@@ -157,6 +157,69 @@ describe('routing decision: drainQueue()', () => {
     ]);
   });
 
+  it('never gives a conversation to its own customer: it waits, and the ones behind it get that agent', () => {
+    // Agent a wrote to their own business (c1's customer); b is full.
+    const queue = [
+      { conversationId: 'c1', customerId: 'a' },
+      { conversationId: 'c2', customerId: 'x' },
+      { conversationId: 'c3', customerId: 'y' },
+    ];
+    assert.deepEqual(drainQueue(queue, [agent('a', 0, { capacity: 1 }), agent('b', 2)]), [
+      { conversationId: 'c2', agentId: 'a' },
+    ]);
+    // Another agent free: c1 goes to them, the others to whoever is preferred.
+    assert.deepEqual(drainQueue(queue, [agent('a', 0, { capacity: 1 }), agent('b', 1)]), [
+      { conversationId: 'c1', agentId: 'b' },
+      { conversationId: 'c2', agentId: 'a' },
+    ]);
+    // The customer preferred (least loaded) for the head: the next best agent takes it.
+    assert.deepEqual(drainQueue(queue.slice(0, 1), [agent('a', 0), agent('b', 1)]), [
+      { conversationId: 'c1', agentId: 'b' },
+    ]);
+    // Nobody free but the customer: nothing for c1.
+    assert.deepEqual(drainQueue(queue.slice(0, 1), [agent('a', 0), agent('b', 2)]), []);
+  });
+
+  it('property: no conversation goes to its customer; one waits beside a free agent only when that agent is its customer', () => {
+    const ids = ['a', 'b', 'c', 'x'];
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.record({ conversationId: fc.uuid(), customerId: fc.constantFrom(...ids) }), {
+          selector: (e) => e.conversationId,
+          maxLength: 12,
+        }),
+        fc.uniqueArray(
+          fc.record({
+            userId: fc.constantFrom('a', 'b', 'c'),
+            capacity: fc.integer({ min: 0, max: 3 }),
+            load: fc.integer({ min: 0, max: 3 }),
+            online: fc.boolean(),
+            lastAssignedAt: fc.constant(null),
+          }),
+          { selector: (a) => a.userId, maxLength: 3 },
+        ),
+        (q, pool) => {
+          const plan = drainQueue(q, pool);
+          const state = pool.map((a) => ({ ...a }));
+          const given = new Map(plan.map((p) => [p.conversationId, p.agentId]));
+          for (const e of q) {
+            const agentId = given.get(e.conversationId);
+            if (agentId) {
+              assert.notEqual(agentId, e.customerId);
+              const expected = pickAgent(state.filter((a) => a.userId !== e.customerId))!;
+              assert.equal(agentId, expected.userId);
+              expected.load++;
+            } else {
+              // Left waiting: no free agent other than its own customer.
+              assert.equal(pickAgent(state.filter((a) => a.userId !== e.customerId)), undefined);
+            }
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   const agents = fc.uniqueArray(
     fc.record({
       userId: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
