@@ -147,6 +147,23 @@ describe('realtime events (one instance)', () => {
     }
   });
 
+  it('messages one socket emits back to back (without waiting for acks) get seqs in the order emitted', async () => {
+    const [alice, bob] = users('alice', 'bob');
+    const conv = await direct(alice!, bob!);
+    const a = await device(alice!);
+    // Texts of very different sizes, so that validating them takes different times.
+    const texts = Array.from(
+      { length: 40 },
+      (_, i) => `${i}:` + (i % 3 === 0 ? '🙂'.repeat(3000) : 'x'.repeat(i)),
+    );
+    const acks = await Promise.all(texts.map((t) => send(a, conv, t)));
+    for (const ack of acks) assert.equal(ack.ok, true, JSON.stringify(ack).slice(0, 200));
+    assert.deepEqual(
+      acks.map((x) => x.data.seq),
+      texts.map((_, i) => i + 1),
+    );
+  });
+
   it('with auth.echo false, a connection gets its own acked messages in the ack only; its other devices get them, and it gets what it sends without an ack', async () => {
     const [alice, bob] = users('alice', 'bob');
     const conv = await direct(alice!, bob!);
