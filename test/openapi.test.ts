@@ -3,6 +3,10 @@
 // contract's fields.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { getMetadataStorage } from 'class-validator';
+import { AgentPutDto } from '../src/business/business.dto';
+import { ListConversationsQuery } from '../src/conversations/conversation.dto';
+import { HistoryQuery, ReadDto } from '../src/messages/message.dto';
 import { http, testWorld } from './support/app';
 
 type Schema = Record<string, any>;
@@ -93,6 +97,19 @@ const ENDPOINTS: {
   },
 ];
 
+type DtoClass = abstract new (...args: never[]) => unknown;
+
+/** The bounds class-validator enforces on a DTO property (@Min / @Max). */
+function enforcedBounds(dto: DtoClass, property: string): { minimum?: number; maximum?: number } {
+  const bounds: { minimum?: number; maximum?: number } = {};
+  for (const m of getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false)) {
+    if (m.propertyName !== property) continue;
+    if (m.name === 'min') bounds.minimum = m.constraints[0];
+    if (m.name === 'max') bounds.maximum = m.constraints[0];
+  }
+  return bounds;
+}
+
 const MESSAGE_FIELDS = [
   'id',
   'conversationId',
@@ -135,6 +152,42 @@ describe('OpenAPI document', () => {
     return schema;
   }
   const jsonSchema = (content: Schema | undefined) => resolve(content?.['application/json']?.schema);
+  const METHODS = ['get', 'put', 'post', 'delete', 'patch'];
+  const operations = () =>
+    Object.entries(doc.paths as Record<string, Record<string, Schema>>).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([method]) => METHODS.includes(method))
+        .map(([method, op]) => ({ path, method, op, what: `${method.toUpperCase()} ${path}` })),
+    );
+  /** A header of a response, its `$ref` (to components.headers) followed. */
+  const header = (response: Schema, name: string): Schema | undefined => {
+    const h = response.headers?.[name];
+    if (!h?.$ref) return h;
+    return doc.components?.headers?.[String(h.$ref).replace('#/components/headers/', '')];
+  };
+  /** Every schema reachable from `roots`, each component once, with where it was reached from. */
+  function reachable(roots: { schema: Schema; what: string }[]): { schema: Schema; what: string }[] {
+    const seen = new Set<string>();
+    const out: { schema: Schema; what: string }[] = [];
+    const walk = (schema: Schema | undefined, what: string): void => {
+      if (!schema || typeof schema !== 'object') return;
+      if (schema.$ref) {
+        const name = String(schema.$ref).replace('#/components/schemas/', '');
+        if (seen.has(name)) return;
+        seen.add(name);
+        return walk(doc.components.schemas[name], name);
+      }
+      out.push({ schema, what });
+      for (const [key, value] of Object.entries((schema.properties ?? {}) as Record<string, Schema>))
+        walk(value, `${what}.${key}`);
+      walk(schema.items, `${what}[]`);
+      for (const s of [...(schema.allOf ?? []), ...(schema.oneOf ?? []), ...(schema.anyOf ?? [])])
+        walk(s, what);
+      if (typeof schema.additionalProperties === 'object') walk(schema.additionalProperties, `${what}.*`);
+    };
+    for (const r of roots) walk(r.schema, r.what);
+    return out;
+  }
   const props = (schema: Schema) => Object.keys(schema.properties ?? {});
 
   function assertFields(schema: Schema, fields: string[], what: string): void {
@@ -328,5 +381,198 @@ describe('OpenAPI document', () => {
         .schema,
     );
     assert.deepEqual([...patch.properties.role.enum].sort(), ['admin', 'member']);
+  });
+  it('public routes (@Public) need no token: security [] overrides the document-wide bearer requirement', () => {
+    assert.deepEqual(doc.security, [{ bearer: [] }]);
+    const open = ['GET /health/live', 'GET /health/ready', 'GET /metrics'];
+    for (const { op, what } of operations()) {
+      if (open.includes(what)) assert.deepEqual(op.security, [], `${what}: security []`);
+      else assert.equal(op.security, undefined, `${what} keeps the bearer requirement`);
+    }
+    for (const what of open)
+      assert.ok(
+        operations().some((o) => o.what === what),
+        `${what} documented`,
+      );
+  });
+
+  it('operations endpoints document their answers: health as JSON, metrics as text', () => {
+    const live = doc.paths['/health/live'].get.responses['200'];
+    assert.deepEqual(jsonSchema(live.content).properties.status.enum, ['ok']);
+    const ready = doc.paths['/health/ready'].get.responses;
+    for (const status of ['200', '503']) {
+      const body = jsonSchema(ready[status].content);
+      assertFields(body, ['status', 'details'], `ready ${status}`);
+      assert.deepEqual([...body.properties.status.enum].sort(), ['degraded', 'error', 'ok']);
+    }
+    const metrics = doc.paths['/metrics'].get.responses['200'];
+    assert.equal(metrics.content?.['text/plain']?.schema?.type, 'string');
+  });
+
+  it('every response declares x-request-id; 429 and 503 errors declare Retry-After in seconds', () => {
+    let errors429 = 0;
+    for (const { op, what } of operations()) {
+      for (const [status, response] of Object.entries(op.responses as Record<string, Schema>)) {
+        const id = header(response, 'x-request-id');
+        assert.ok(id, `${what} ${status}: x-request-id`);
+        assert.equal(id.required, true, `${what} ${status}: x-request-id always there`);
+        assert.equal(id.schema?.type, 'string');
+        assert.equal(id.schema?.pattern, '^[A-Za-z0-9._:-]{1,128}$');
+        const isError = response.content?.['application/json']?.schema?.$ref === '#/components/schemas/Error';
+        if (isError && (status === '429' || status === '503')) {
+          const retry = header(response, 'Retry-After');
+          assert.ok(retry, `${what} ${status}: Retry-After`);
+          assert.equal(retry.schema?.type, 'integer', `${what} ${status}: Retry-After in whole seconds`);
+          assert.equal(retry.schema?.minimum, 1);
+        }
+        if (status === '429') errors429++;
+      }
+      const param = (op.parameters as Schema[]).find((p) =>
+        p.$ref
+          ? doc.components.parameters[String(p.$ref).replace('#/components/parameters/', '')]?.name ===
+            'x-request-id'
+          : p.name === 'x-request-id',
+      );
+      assert.ok(param, `${what}: the optional x-request-id request header`);
+    }
+    assert.ok(errors429 >= 15, 'the guarded routes document 429');
+  });
+
+  it('documents the status codes the service answers beyond the endpoint list', () => {
+    const put = doc.paths['/businesses/{id}'].put.responses;
+    for (const status of ['200', '201'])
+      assertFields(
+        jsonSchema(put[status]?.content),
+        ['id', 'timeZone', 'hours', 'queueLength', 'agents'],
+        status,
+      );
+
+    const create = doc.paths['/conversations'].post;
+    assert.match(`${create.summary} ${create.description}`, /business/, 'the summary names business chats');
+    assert.match(create.responses['200'].description, /direct/);
+    assert.match(create.responses['200'].description, /business/);
+    assert.equal(
+      create.responses['404']?.content?.['application/json']?.schema?.$ref,
+      '#/components/schemas/Error',
+    );
+    assert.match(create.responses['404'].description, /business/);
+  });
+
+  it('503 SERVICE_UNAVAILABLE on every route backed by the database, the message send saying to retry', () => {
+    const open = new Set(['/health/live', '/health/ready', '/metrics']);
+    for (const { path, op, what } of operations()) {
+      if (open.has(path)) continue;
+      const unavailable = op.responses['503'];
+      assert.ok(unavailable, `${what}: 503`);
+      assert.equal(
+        unavailable.content?.['application/json']?.schema?.$ref,
+        '#/components/schemas/Error',
+        what,
+      );
+      assert.match(unavailable.description, /SERVICE_UNAVAILABLE/, what);
+    }
+    const send = doc.paths['/conversations/{id}/messages'].post.responses['503'];
+    assert.match(send.description, /overload/);
+    assert.match(send.description, /same clientMessageId/);
+  });
+
+  it('request body schemas, nested ones included, refuse unknown fields; response schemas stay open', () => {
+    const bodies = operations()
+      .filter(({ op }) => op.requestBody)
+      .map(({ op, what }) => ({ schema: op.requestBody.content['application/json'].schema, what }));
+    assert.ok(bodies.length >= 8, 'request bodies');
+    const inRequests = reachable(bodies).filter(({ schema }) => schema.properties);
+    for (const { schema, what } of inRequests)
+      assert.equal(schema.additionalProperties, false, `${what}: additionalProperties false`);
+    const names = new Set(inRequests.map(({ what }) => what));
+    for (const name of ['CreateConversationDto', 'SendMessageDto', 'MessageContentDto', 'ReadDto'])
+      assert.ok(names.has(name), `${name} is a request body schema`);
+    for (const name of ['AddParticipantDto', 'BusinessPutDto', 'OpeningRangeDto', 'AgentPutDto'])
+      assert.ok(names.has(name), `${name} is a request body schema`);
+
+    const responses = operations().flatMap(({ op, what }) =>
+      Object.entries(op.responses as Record<string, Schema>).flatMap(([status, r]) =>
+        Object.values((r.content ?? {}) as Record<string, Schema>).map((media) => ({
+          schema: media.schema,
+          what: `${what} ${status}`,
+        })),
+      ),
+    );
+    const inResponses = reachable(responses).filter(({ what }) => what !== 'Error');
+    assert.ok(
+      inResponses.some(({ what }) => what === 'MessageDto.content'),
+      'message content reached',
+    );
+    for (const { schema, what } of inResponses)
+      assert.notEqual(schema.additionalProperties, false, `${what}: responses may gain fields`);
+  });
+
+  it('integer fields are integers, with the bounds the service enforces', () => {
+    // No field of this API is fractional: every number in the document is an integer.
+    const everything = reachable(
+      Object.keys(doc.components.schemas).map((name) => ({
+        schema: { $ref: `#/components/schemas/${name}` },
+        what: name,
+      })),
+    );
+    for (const { what, schema } of everything)
+      assert.notEqual(schema.type, 'number', `${what} is an integer`);
+    for (const { op, what } of operations())
+      for (const p of (op.parameters ?? []) as Schema[])
+        assert.notEqual(p.schema?.type, 'number', `${what} ${p.name} is an integer`);
+
+    const params = (path: string) => doc.paths[path].get.parameters as Schema[];
+    const param = (path: string, name: string) => params(path).find((p) => p.name === name)!.schema;
+    const expect = (schema: Schema, dto: DtoClass, property: string, what: string) => {
+      assert.equal(schema.type, 'integer', what);
+      const bounds = enforcedBounds(dto, property);
+      assert.ok(bounds.minimum !== undefined && bounds.maximum !== undefined, `${what}: validated`);
+      assert.equal(schema.minimum, bounds.minimum, `${what} minimum`);
+      assert.equal(schema.maximum, bounds.maximum, `${what} maximum`);
+    };
+    for (const name of ['limit', 'before', 'after'])
+      expect(param('/conversations/{id}/messages', name), HistoryQuery, name, `history ${name}`);
+    expect(param('/conversations', 'limit'), ListConversationsQuery, 'limit', 'chat list limit');
+    expect(doc.components.schemas.ReadDto.properties.seq, ReadDto, 'seq', 'ReadDto.seq');
+    expect(doc.components.schemas.AgentPutDto.properties.capacity, AgentPutDto, 'capacity', 'capacity');
+    assert.equal(enforcedBounds(HistoryQuery, 'before').minimum, 1);
+    assert.equal(enforcedBounds(HistoryQuery, 'after').minimum, 0);
+
+    const s = doc.components.schemas;
+    for (const [schema, field] of [
+      ['MessageDto', 'seq'],
+      ['ConversationDto', 'lastSeq'],
+      ['ConversationDto', 'unreadCount'],
+      ['ParticipantDto', 'lastReadSeq'],
+      ['BusinessInfoDto', 'queuePosition'],
+      ['ReadStateDto', 'lastReadSeq'],
+      ['ReadStateDto', 'unreadCount'],
+      ['AgentViewDto', 'capacity'],
+      ['AgentViewDto', 'load'],
+      ['BusinessViewDto', 'queueLength'],
+    ] as const)
+      assert.equal(s[schema].properties[field].type, 'integer', `${schema}.${field}`);
+    assert.equal(s.BusinessInfoDto.properties.queuePosition.nullable, true);
+  });
+
+  it('clientMessageId: any 1–64 characters from [A-Za-z0-9._:-], a UUID recommended', () => {
+    const id = doc.components.schemas.SendMessageDto.properties.clientMessageId;
+    assert.equal(id.type, 'string');
+    assert.equal(id.pattern, '^[A-Za-z0-9._:-]{1,64}$');
+    assert.equal(id.minLength, 1);
+    assert.equal(id.maxLength, 64);
+    assert.match(id.description, /1–64 characters/);
+    assert.match(id.description, /UUID[^.]*recommended/);
+    assert.doesNotMatch(id.description, /\(a UUID\)/);
+    assert.match(id.example, /^[0-9a-f-]{36}$/);
+  });
+
+  it('path parameters say what they accept: UUIDs for conversations and messages, external ids for users', () => {
+    for (const { path, op, what } of operations())
+      for (const p of (op.parameters as Schema[]).filter((x) => x.in === 'path')) {
+        const uuid = p.name === 'messageId' || (p.name === 'id' && path.startsWith('/conversations'));
+        if (uuid) assert.equal(p.schema.format, 'uuid', `${what} ${p.name}`);
+        else assert.equal(p.schema.pattern, '^[A-Za-z0-9._:-]{1,64}$', `${what} ${p.name}`);
+      }
   });
 });

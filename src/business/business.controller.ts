@@ -1,9 +1,15 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Res } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentUser, Roles } from '../auth/auth.guard';
 import type { AuthUser } from '../auth/token-verifier';
-import { ApiErrors } from '../common/api-errors';
+import { ApiErrors, ApiExternalIdParam, ApiUuidParam } from '../common/api-errors';
 import { AppError } from '../common/errors';
 import { EXTERNAL_ID, UuidParam } from '../common/validators';
 import { ConversationDto } from '../conversations/conversation.dto';
@@ -22,6 +28,7 @@ function externalId(value: string, field: string): string {
 }
 
 @ApiTags('business administration')
+@ApiExternalIdParam('id', 'the business id', 'b1')
 @Roles('admin')
 @Controller('businesses/:id')
 export class BusinessController {
@@ -29,9 +36,14 @@ export class BusinessController {
 
   @Put()
   @ApiOperation({ summary: 'Create or update a business: time zone and weekly opening hours (admin)' })
-  @ApiParam({ name: 'id', example: 'b1' })
-  @ApiOkResponse({ type: BusinessViewDto, description: 'updated (201 when created)' })
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN')
+  @ApiCreatedResponse({ type: BusinessViewDto, description: 'created' })
+  @ApiOkResponse({ type: BusinessViewDto, description: 'updated' })
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    { code: 'FORBIDDEN', description: 'FORBIDDEN: the token has no admin role' },
+    'PAYLOAD_TOO_LARGE',
+    'SERVICE_UNAVAILABLE',
+  )
   async put(
     @Param('id') id: string,
     @Body() body: BusinessPutDto,
@@ -45,15 +57,27 @@ export class BusinessController {
   @Get()
   @ApiOperation({ summary: "A business with its queue length and each agent's load and presence (admin)" })
   @ApiOkResponse({ type: BusinessViewDto })
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND')
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    { code: 'FORBIDDEN', description: 'FORBIDDEN: the token has no admin role' },
+    'NOT_FOUND',
+    'SERVICE_UNAVAILABLE',
+  )
   get(@Param('id') id: string): Promise<BusinessView> {
     return this.business.get(externalId(id, 'id'));
   }
 
   @Put('agents/:userId')
   @ApiOperation({ summary: 'Add an agent or change their capacity (default 5) (admin)' })
+  @ApiExternalIdParam('userId', 'the agent')
   @ApiOkResponse({ type: BusinessViewDto })
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND')
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    { code: 'FORBIDDEN', description: 'FORBIDDEN: the token has no admin role' },
+    { code: 'NOT_FOUND', description: 'NOT_FOUND: no such business' },
+    'PAYLOAD_TOO_LARGE',
+    'SERVICE_UNAVAILABLE',
+  )
   putAgent(
     @Param('id') id: string,
     @Param('userId') userId: string,
@@ -66,14 +90,21 @@ export class BusinessController {
   @TakesNoBody()
   @HttpCode(204)
   @ApiOperation({ summary: 'Remove an agent; their conversations are re-queued ahead of newer ones (admin)' })
-  @ApiNoContentResponse()
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND')
+  @ApiExternalIdParam('userId', 'the agent')
+  @ApiNoContentResponse({ description: 'removed' })
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    { code: 'FORBIDDEN', description: 'FORBIDDEN: the token has no admin role' },
+    { code: 'NOT_FOUND', description: 'NOT_FOUND: no such business, or the user is not its agent' },
+    'SERVICE_UNAVAILABLE',
+  )
   async removeAgent(@Param('id') id: string, @Param('userId') userId: string): Promise<void> {
     await this.business.removeAgent(externalId(id, 'id'), externalId(userId, 'userId'));
   }
 }
 
 @ApiTags('business conversations')
+@ApiUuidParam('id', 'the business conversation')
 @Controller('conversations/:id')
 export class BusinessConversationController {
   constructor(
@@ -86,7 +117,13 @@ export class BusinessConversationController {
   @HttpCode(200)
   @ApiOperation({ summary: "Resolve (the assigned agent, or an admin); frees the agent's capacity" })
   @ApiOkResponse({ type: ConversationDto, description: 'the conversation after the change' })
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT')
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    'FORBIDDEN',
+    'NOT_FOUND',
+    { code: 'CONFLICT', description: 'CONFLICT: the conversation is not assigned' },
+    'SERVICE_UNAVAILABLE',
+  )
   async resolve(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string): Promise<Conversation> {
     const { customerId } = await this.business.resolve(user, id);
     return this.view(user, id, customerId);
@@ -97,7 +134,7 @@ export class BusinessConversationController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Escalate to priority high (an agent of the business, or an admin)' })
   @ApiOkResponse({ type: ConversationDto })
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND')
+  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND', 'SERVICE_UNAVAILABLE')
   async escalate(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string): Promise<Conversation> {
     const { customerId } = await this.business.escalate(user, id);
     return this.view(user, id, customerId);
@@ -109,7 +146,17 @@ export class BusinessConversationController {
     summary: 'Transfer to another agent of the business with free capacity (an agent, or an admin)',
   })
   @ApiOkResponse({ type: ConversationDto })
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT')
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    'FORBIDDEN',
+    'NOT_FOUND',
+    {
+      code: 'CONFLICT',
+      description: 'CONFLICT: that agent has no free capacity, or the conversation is resolved',
+    },
+    'PAYLOAD_TOO_LARGE',
+    'SERVICE_UNAVAILABLE',
+  )
   async transfer(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,

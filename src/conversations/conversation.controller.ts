@@ -9,7 +9,7 @@ import {
 import type { Response } from 'express';
 import { CurrentUser } from '../auth/auth.guard';
 import type { AuthUser } from '../auth/token-verifier';
-import { ApiErrors } from '../common/api-errors';
+import { ApiErrors, ApiExternalIdParam, ApiUuidParam } from '../common/api-errors';
 import { ExternalIdParam, UuidParam } from '../common/validators';
 import {
   AddParticipantDto,
@@ -30,11 +30,29 @@ export class ConversationController {
 
   @Post()
   @ApiOperation({
-    summary: 'Create a direct or group conversation (a direct one is returned with 200 if the pair has one)',
+    summary:
+      'Create a direct, group or business conversation (an existing direct or business one is returned with 200)',
+    description:
+      'direct: `{ type, participantIds: [other] }`, at most one per pair of users. group: `{ type, title, ' +
+      'participantIds }`, 2–8 participants with the creator. business: `{ type, businessId }`, one per customer ' +
+      'and business; opening it routes it (CONTRACT §5).',
   })
   @ApiCreatedResponse({ type: ConversationDto, description: 'created' })
-  @ApiOkResponse({ type: ConversationDto, description: 'direct: the existing conversation of the pair' })
-  @ApiErrors('VALIDATION_FAILED', 'LIMIT_EXCEEDED')
+  @ApiOkResponse({
+    type: ConversationDto,
+    description:
+      "direct: the pair's existing conversation; business: the caller's existing conversation with that business",
+  })
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    { code: 'NOT_FOUND', description: 'NOT_FOUND: business: no business with that businessId' },
+    'PAYLOAD_TOO_LARGE',
+    {
+      code: 'LIMIT_EXCEEDED',
+      description: 'LIMIT_EXCEEDED: group: more than 8 participants, the creator included',
+    },
+    'SERVICE_UNAVAILABLE',
+  )
   async create(
     @CurrentUser() user: AuthUser,
     @Body() body: CreateConversationDto,
@@ -50,24 +68,40 @@ export class ConversationController {
     summary: "The caller's chat list, most recent activity first, with unread counts and profiles",
   })
   @ApiOkResponse({ type: ConversationListDto })
-  @ApiErrors('VALIDATION_FAILED')
+  @ApiErrors('VALIDATION_FAILED', 'SERVICE_UNAVAILABLE')
   list(@CurrentUser() user: AuthUser, @Query() query: ListConversationsQuery) {
     return this.conversations.list(user, query.limit, query.cursor);
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'One conversation (404 when the caller is not a participant)' })
+  @ApiUuidParam('id')
   @ApiOkResponse({ type: ConversationDto })
-  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND')
+  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND', 'SERVICE_UNAVAILABLE')
   get(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string): Promise<Conversation> {
     return this.conversations.get(user, id);
   }
 
   @Post(':id/participants')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Add a participant to a group (owner or admin; at most 8 participants)' })
+  @ApiOperation({
+    summary:
+      'Add a participant to a group (owner or admin; an admin only by the owner; at most 8 participants)',
+  })
+  @ApiUuidParam('id')
   @ApiOkResponse({ type: ConversationDto })
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'LIMIT_EXCEEDED')
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    {
+      code: 'FORBIDDEN',
+      description: 'FORBIDDEN: not the owner or an admin, an admin added by an admin, or not a group',
+    },
+    'NOT_FOUND',
+    { code: 'CONFLICT', description: 'CONFLICT: already a participant' },
+    { code: 'LIMIT_EXCEEDED', description: 'LIMIT_EXCEEDED: the group has 8 participants already' },
+    'PAYLOAD_TOO_LARGE',
+    'SERVICE_UNAVAILABLE',
+  )
   addParticipant(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,
@@ -79,9 +113,14 @@ export class ConversationController {
   @Delete(':id/participants/:userId')
   @TakesNoBody()
   @HttpCode(204)
-  @ApiOperation({ summary: 'Remove a participant (owner/admin) or leave (the user themself)' })
-  @ApiNoContentResponse()
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND')
+  @ApiOperation({
+    summary: 'Remove a participant (the owner: anyone; an admin: members) or leave (the user themself)',
+    description: 'When the owner leaves, the longest-standing admin (else member) becomes the owner.',
+  })
+  @ApiUuidParam('id')
+  @ApiExternalIdParam('userId')
+  @ApiNoContentResponse({ description: 'removed' })
+  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND', 'SERVICE_UNAVAILABLE')
   async removeParticipant(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,
@@ -91,9 +130,11 @@ export class ConversationController {
   }
 
   @Patch(':id/participants/:userId')
-  @ApiOperation({ summary: "Change a participant's role (owner only)" })
+  @ApiOperation({ summary: "Change a participant's role (owner only, not their own)" })
+  @ApiUuidParam('id')
+  @ApiExternalIdParam('userId')
   @ApiOkResponse({ type: ConversationDto })
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND')
+  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'SERVICE_UNAVAILABLE')
   updateParticipant(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,

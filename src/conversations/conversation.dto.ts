@@ -5,14 +5,19 @@ import { EXTERNAL_ID, EXTERNAL_ID_MESSAGE } from '../common/validators';
 import { MessageDto } from '../messages/message.dto';
 
 export class CreateConversationDto {
-  @ApiProperty({ enum: ['direct', 'group', 'business'] })
+  @ApiProperty({
+    enum: ['direct', 'group', 'business'],
+    description:
+      'direct: `participantIds` (one other user) only; group: `title` and `participantIds`; business: `businessId` only',
+  })
   @IsIn(['direct', 'group', 'business'])
   type!: 'direct' | 'group' | 'business';
 
   @ApiPropertyOptional({
-    type: [String],
+    type: 'array',
+    items: { type: 'string', pattern: EXTERNAL_ID.source },
     description:
-      'direct: exactly one other user; group: 1–7 others (at most 8 with the creator, else 422 LIMIT_EXCEEDED)',
+      'user ids. direct: exactly one other user; group: 1–7 others (at most 8 with the creator, else 422 LIMIT_EXCEEDED)',
     example: ['u2'],
   })
   @IsOptional()
@@ -21,7 +26,9 @@ export class CreateConversationDto {
   participantIds?: string[];
 
   @ApiPropertyOptional({
-    description: 'group only: 1–100 characters, no control characters',
+    description: 'group only (required there): 1–100 characters, no control characters, not blank',
+    minLength: 1,
+    maxLength: 100,
     example: 'Trip',
   })
   @IsOptional()
@@ -30,14 +37,18 @@ export class CreateConversationDto {
   @Matches(/^[^\p{Cc}\p{Cs}]*$/u, { message: 'title must not contain control characters' })
   title?: string;
 
-  @ApiPropertyOptional({ description: 'business only', example: 'b1' })
+  @ApiPropertyOptional({
+    description: 'business only (required there): an existing business, else 404 NOT_FOUND',
+    pattern: EXTERNAL_ID.source,
+    example: 'b1',
+  })
   @IsOptional()
   @Matches(EXTERNAL_ID, { message: EXTERNAL_ID_MESSAGE })
   businessId?: string;
 }
 
 export class ListConversationsQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -52,7 +63,7 @@ export class ListConversationsQuery {
 }
 
 export class AddParticipantDto {
-  @ApiProperty({ example: 'u9' })
+  @ApiProperty({ example: 'u9', pattern: EXTERNAL_ID.source })
   @Matches(EXTERNAL_ID, { message: EXTERNAL_ID_MESSAGE })
   userId!: string;
 
@@ -67,7 +78,7 @@ export class AddParticipantDto {
 }
 
 export class UpdateParticipantDto {
-  @ApiProperty({ enum: ['member', 'admin'] })
+  @ApiProperty({ enum: ['member', 'admin'], description: 'not for the owner themself' })
   @IsIn(['member', 'admin'])
   role!: 'member' | 'admin';
 }
@@ -81,7 +92,8 @@ export class ParticipantDto {
   @ApiProperty() userId!: string;
   @ApiProperty({ enum: ['owner', 'admin', 'member', 'customer', 'agent'] }) role!: string;
   @ApiProperty({ format: 'date-time' }) joinedAt!: string;
-  @ApiProperty() lastReadSeq!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'the last seq this participant has read' })
+  lastReadSeq!: number;
   @ApiProperty({
     type: ProfileDto,
     nullable: true,
@@ -100,7 +112,12 @@ export class BusinessInfoDto {
   profile!: ProfileDto | null;
   @ApiProperty({ enum: ['assigned', 'queued', 'closed', 'resolved'] }) status!: string;
   @ApiProperty({ type: String, nullable: true }) assignedAgentId!: string | null;
-  @ApiProperty({ type: Number, nullable: true, description: 'position in the queue (1 = next) while queued' })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 1,
+    nullable: true,
+    description: 'position in the queue (1 = next) while queued, else null',
+  })
   queuePosition!: number | null;
   @ApiProperty({ enum: ['normal', 'high'] }) priority!: string;
   @ApiProperty({
@@ -115,7 +132,7 @@ export class BusinessInfoDto {
 export class ConversationDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ enum: ['direct', 'group', 'business'] }) type!: string;
-  @ApiProperty({ type: String, nullable: true }) title!: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'groups only, else null' }) title!: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) lastActivityAt!: string;
   @ApiProperty({ type: [ParticipantDto] }) participants!: ParticipantDto[];
@@ -125,13 +142,28 @@ export class ConversationDto {
     description: 'business conversations only (CONTRACT §2), else null',
   })
   business!: BusinessInfoDto | null;
-  @ApiProperty({ type: MessageDto, nullable: true }) lastMessage!: MessageDto | null;
-  @ApiProperty() lastSeq!: number;
-  @ApiProperty({ description: "messages after the caller's lastReadSeq, not theirs, not deleted" })
+  @ApiProperty({
+    type: MessageDto,
+    nullable: true,
+    description: 'the newest message, null when there is none',
+  })
+  lastMessage!: MessageDto | null;
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'the seq of the newest message, 0 when none' })
+  lastSeq!: number;
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    description: "messages after the caller's lastReadSeq, not theirs, not deleted",
+  })
   unreadCount!: number;
 }
 
 export class ConversationListDto {
   @ApiProperty({ type: [ConversationDto] }) items!: ConversationDto[];
-  @ApiProperty({ type: String, nullable: true }) nextCursor!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'pass it as `cursor` for the next page; null on the last page',
+  })
+  nextCursor!: string | null;
 }

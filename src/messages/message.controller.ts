@@ -9,7 +9,7 @@ import {
 import type { Response } from 'express';
 import { CurrentUser } from '../auth/auth.guard';
 import type { AuthUser } from '../auth/token-verifier';
-import { ApiErrors } from '../common/api-errors';
+import { ApiErrors, ApiUuidParam } from '../common/api-errors';
 import { UuidParam } from '../common/validators';
 import {
   HistoryQuery,
@@ -24,6 +24,7 @@ import type { Message, ReadState } from './message.types';
 import { TakesNoBody } from '../common/no-body';
 
 @ApiTags('messages')
+@ApiUuidParam('id', 'the conversation')
 @Controller('conversations/:id')
 export class MessageController {
   constructor(private readonly messages: MessageService) {}
@@ -39,7 +40,21 @@ export class MessageController {
     type: MessageDto,
     description: 'a retry: the original message; nothing stored or broadcast',
   })
-  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE')
+  @ApiErrors(
+    'VALIDATION_FAILED',
+    'NOT_FOUND',
+    {
+      code: 'CONFLICT',
+      description: 'CONFLICT: the sender used this clientMessageId for a message in another conversation',
+    },
+    'PAYLOAD_TOO_LARGE',
+    {
+      code: 'SERVICE_UNAVAILABLE',
+      description:
+        'SERVICE_UNAVAILABLE: too busy to take the message (sends refused under overload) or PostgreSQL is ' +
+        'unavailable. The message was not written: retry after `Retry-After` seconds with the same clientMessageId.',
+    },
+  )
   async send(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,
@@ -59,7 +74,7 @@ export class MessageController {
       'Deleted messages appear as tombstones (`content: null`, `deletedAt` set). Messages past retention are gone.',
   })
   @ApiOkResponse({ type: MessageListDto })
-  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND')
+  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND', 'SERVICE_UNAVAILABLE')
   history(@CurrentUser() user: AuthUser, @Param('id', UuidParam) id: string, @Query() query: HistoryQuery) {
     return this.messages.history(user, id, query);
   }
@@ -68,8 +83,9 @@ export class MessageController {
   @TakesNoBody()
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a message (sender only); it stays in history as a tombstone' })
-  @ApiNoContentResponse()
-  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND')
+  @ApiUuidParam('messageId')
+  @ApiNoContentResponse({ description: 'deleted (also when it already was)' })
+  @ApiErrors('VALIDATION_FAILED', 'FORBIDDEN', 'NOT_FOUND', 'SERVICE_UNAVAILABLE')
   async delete(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,
@@ -82,7 +98,7 @@ export class MessageController {
   @HttpCode(200)
   @ApiOperation({ summary: "Move the caller's read pointer (never backwards; clamped to lastSeq)" })
   @ApiOkResponse({ type: ReadStateDto })
-  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND')
+  @ApiErrors('VALIDATION_FAILED', 'NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'SERVICE_UNAVAILABLE')
   read(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidParam) id: string,

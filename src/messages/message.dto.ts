@@ -35,15 +35,33 @@ function IsMessageText(options?: ValidationOptions) {
     });
 }
 
+/** `content` of a message sent (request): unknown fields are refused. */
 export class MessageContentDto {
-  @ApiProperty({ minLength: 1, maxLength: MAX_TEXT_CHARS, description: '1–4000 characters after trimming' })
+  @ApiProperty({
+    minLength: 1,
+    maxLength: MAX_TEXT_CHARS,
+    description: '1–4000 characters (code points) after trimming',
+    example: 'hi',
+  })
   @IsMessageText()
+  text!: string;
+}
+
+/** `content` of a message as clients get it: the service may add fields later (CONTRACT §3). */
+export class MessageContentViewDto {
+  @ApiProperty({ description: 'the text, trimmed (1–4000 characters)', example: 'hi' })
   text!: string;
 }
 
 export class SendMessageDto {
   @ApiProperty({
-    description: 'client-made id (a UUID); a retry with the same one returns the original',
+    description:
+      'A client-made id for the send: 1–64 characters from `[A-Za-z0-9._:-]` (a fresh UUID per message is ' +
+      'recommended). A retry with the same one from the same sender returns the original message (200) and ' +
+      'stores nothing; used by the sender for a message in another conversation, it is a 409 CONFLICT.',
+    minLength: 1,
+    maxLength: 64,
+    pattern: '^[A-Za-z0-9._:-]{1,64}$',
     example: '0190f2a0-6f0e-7c3e-9a51-2f4f6c1d2e3f',
   })
   @IsString()
@@ -61,7 +79,7 @@ export class SendMessageDto {
 }
 
 export class HistoryQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -69,7 +87,14 @@ export class HistoryQuery {
   @Max(100)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'older history: messages with seq < before, newest first' })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_SEQ,
+    description:
+      'older history: messages with seq < before, newest first (the default, from the newest, when neither ' +
+      '`before` nor `after` is given). Not with `after`.',
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -77,7 +102,12 @@ export class HistoryQuery {
   @Max(MAX_SEQ)
   before?: number;
 
-  @ApiPropertyOptional({ description: 'catch-up: messages with seq > after, oldest first' })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 0,
+    maximum: MAX_SEQ,
+    description: 'catch-up: messages with seq > after, oldest first. Not with `before`.',
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -88,6 +118,9 @@ export class HistoryQuery {
 
 export class ReadDto {
   @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: MAX_SEQ,
     description: 'the last seq read; never moves the pointer back; clamped to lastSeq',
     example: 42,
   })
@@ -100,12 +133,23 @@ export class ReadDto {
 export class MessageDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) conversationId!: string;
-  @ApiProperty() seq!: number;
-  @ApiProperty({ type: String, nullable: true }) senderId!: string | null;
-  @ApiProperty({ type: String, nullable: true }) clientMessageId!: string | null;
+  @ApiProperty({
+    type: 'integer',
+    minimum: 1,
+    description: 'assigned by the server: 1, 2, 3, … per conversation, no gaps',
+  })
+  seq!: number;
+  @ApiProperty({ type: String, nullable: true, description: 'null for system messages' })
+  senderId!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: "the sender's clientMessageId; null for system messages",
+  })
+  clientMessageId!: string | null;
   @ApiProperty({ enum: ['text', 'system'] }) type!: string;
-  @ApiProperty({ type: MessageContentDto, nullable: true, description: 'null once deleted' })
-  content!: MessageContentDto | null;
+  @ApiProperty({ type: MessageContentViewDto, nullable: true, description: 'null once deleted' })
+  content!: MessageContentViewDto | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) editedAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) deletedAt!: string | null;
@@ -122,6 +166,6 @@ export class MessageListDto {
 }
 
 export class ReadStateDto {
-  @ApiProperty() lastReadSeq!: number;
-  @ApiProperty() unreadCount!: number;
+  @ApiProperty({ type: 'integer', minimum: 0 }) lastReadSeq!: number;
+  @ApiProperty({ type: 'integer', minimum: 0 }) unreadCount!: number;
 }

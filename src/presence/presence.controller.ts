@@ -23,7 +23,7 @@ export class PresenceController {
       'Also over Socket.IO as `presence:query { userIds: [...] }`.',
   })
   @ApiOkResponse({ type: PresenceListDto })
-  @ApiErrors('VALIDATION_FAILED')
+  @ApiErrors('VALIDATION_FAILED', 'SERVICE_UNAVAILABLE')
   async query(@CurrentUser() user: AuthUser, @Query() query: PresenceQuery): Promise<PresenceListDto> {
     return { users: await this.presence.visibleTo(user.id, query.userIds) };
   }

@@ -62,7 +62,10 @@ export interface paths {
         /** The caller's chat list, most recent activity first, with unread counts and profiles */
         get: operations["ConversationController_list"];
         put?: never;
-        /** Create a direct or group conversation (a direct one is returned with 200 if the pair has one) */
+        /**
+         * Create a direct, group or business conversation (an existing direct or business one is returned with 200)
+         * @description direct: `{ type, participantIds: [other] }`, at most one per pair of users. group: `{ type, title, participantIds }`, 2–8 participants with the creator. business: `{ type, businessId }`, one per customer and business; opening it routes it (CONTRACT §5).
+         */
         post: operations["ConversationController_create"];
         delete?: never;
         options?: never;
@@ -96,7 +99,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add a participant to a group (owner or admin; at most 8 participants) */
+        /** Add a participant to a group (owner or admin; an admin only by the owner; at most 8 participants) */
         post: operations["ConversationController_addParticipant"];
         delete?: never;
         options?: never;
@@ -114,11 +117,14 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Remove a participant (owner/admin) or leave (the user themself) */
+        /**
+         * Remove a participant (the owner: anyone; an admin: members) or leave (the user themself)
+         * @description When the owner leaves, the longest-standing admin (else member) becomes the owner.
+         */
         delete: operations["ConversationController_removeParticipant"];
         options?: never;
         head?: never;
-        /** Change a participant's role (owner only) */
+        /** Change a participant's role (owner only, not their own) */
         patch: operations["ConversationController_updateParticipant"];
         trace?: never;
     };
@@ -292,22 +298,25 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         CreateConversationDto: {
-            /** @enum {string} */
+            /**
+             * @description direct: `participantIds` (one other user) only; group: `title` and `participantIds`; business: `businessId` only
+             * @enum {string}
+             */
             type: "direct" | "group" | "business";
             /**
-             * @description direct: exactly one other user; group: 1–7 others (at most 8 with the creator, else 422 LIMIT_EXCEEDED)
+             * @description user ids. direct: exactly one other user; group: 1–7 others (at most 8 with the creator, else 422 LIMIT_EXCEEDED)
              * @example [
              *       "u2"
              *     ]
              */
             participantIds?: string[];
             /**
-             * @description group only: 1–100 characters, no control characters
+             * @description group only (required there): 1–100 characters, no control characters, not blank
              * @example Trip
              */
             title?: string;
             /**
-             * @description business only
+             * @description business only (required there): an existing business, else 404 NOT_FOUND
              * @example b1
              */
             businessId?: string;
@@ -322,6 +331,7 @@ export interface components {
             role: "owner" | "admin" | "member" | "customer" | "agent";
             /** Format: date-time */
             joinedAt: string;
+            /** @description the last seq this participant has read */
             lastReadSeq: number;
             /** @description null when the profile service could not answer */
             profile: components["schemas"]["ProfileDto"] | null;
@@ -334,7 +344,7 @@ export interface components {
             /** @enum {string} */
             status: "assigned" | "queued" | "closed" | "resolved";
             assignedAgentId: string | null;
-            /** @description position in the queue (1 = next) while queued */
+            /** @description position in the queue (1 = next) while queued, else null */
             queuePosition: number | null;
             /** @enum {string} */
             priority: "normal" | "high";
@@ -344,8 +354,11 @@ export interface components {
              */
             opensAt: string | null;
         };
-        MessageContentDto: {
-            /** @description 1–4000 characters after trimming */
+        MessageContentViewDto: {
+            /**
+             * @description the text, trimmed (1–4000 characters)
+             * @example hi
+             */
             text: string;
         };
         MessageDto: {
@@ -353,13 +366,16 @@ export interface components {
             id: string;
             /** Format: uuid */
             conversationId: string;
+            /** @description assigned by the server: 1, 2, 3, … per conversation, no gaps */
             seq: number;
+            /** @description null for system messages */
             senderId: string | null;
+            /** @description the sender's clientMessageId; null for system messages */
             clientMessageId: string | null;
             /** @enum {string} */
             type: "text" | "system";
             /** @description null once deleted */
-            content: components["schemas"]["MessageContentDto"] | null;
+            content: components["schemas"]["MessageContentViewDto"] | null;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -372,6 +388,7 @@ export interface components {
             id: string;
             /** @enum {string} */
             type: "direct" | "group" | "business";
+            /** @description groups only, else null */
             title: string | null;
             /** Format: date-time */
             createdAt: string;
@@ -380,13 +397,16 @@ export interface components {
             participants: components["schemas"]["ParticipantDto"][];
             /** @description business conversations only (CONTRACT §2), else null */
             business: components["schemas"]["BusinessInfoDto"] | null;
+            /** @description the newest message, null when there is none */
             lastMessage: components["schemas"]["MessageDto"] | null;
+            /** @description the seq of the newest message, 0 when none */
             lastSeq: number;
             /** @description messages after the caller's lastReadSeq, not theirs, not deleted */
             unreadCount: number;
         };
         ConversationListDto: {
             items: components["schemas"]["ConversationDto"][];
+            /** @description pass it as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
         AddParticipantDto: {
@@ -400,16 +420,29 @@ export interface components {
             role: "member" | "admin";
         };
         UpdateParticipantDto: {
-            /** @enum {string} */
+            /**
+             * @description not for the owner themself
+             * @enum {string}
+             */
             role: "member" | "admin";
         };
         TransferDto: {
-            /** @example agent-2 */
+            /**
+             * @description an agent of the business
+             * @example agent-2
+             */
             agentId: string;
+        };
+        MessageContentDto: {
+            /**
+             * @description 1–4000 characters (code points) after trimming
+             * @example hi
+             */
+            text: string;
         };
         SendMessageDto: {
             /**
-             * @description client-made id (a UUID); a retry with the same one returns the original
+             * @description A client-made id for the send: 1–64 characters from `[A-Za-z0-9._:-]` (a fresh UUID per message is recommended). A retry with the same one from the same sender returns the original message (200) and stores nothing; used by the sender for a message in another conversation, it is a 409 CONFLICT.
              * @example 0190f2a0-6f0e-7c3e-9a51-2f4f6c1d2e3f
              */
             clientMessageId: string;
@@ -454,17 +487,35 @@ export interface components {
             /** @description weekly opening hours; several ranges a day allowed, not overlapping */
             hours: components["schemas"]["OpeningRangeDto"][];
         };
+        OpeningRangeViewDto: {
+            /** @enum {string} */
+            day: "mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun";
+            /**
+             * @description HH:MM local time
+             * @example 09:00
+             */
+            open: string;
+            /**
+             * @description HH:MM local time; 24:00 is the end of the day
+             * @example 17:00
+             */
+            close: string;
+        };
         AgentViewDto: {
             userId: string;
+            /** @description max concurrent conversations */
             capacity: number;
+            /** @description conversations assigned now */
             load: number;
             /** @enum {string} */
             presence: "online" | "offline";
         };
         BusinessViewDto: {
             id: string;
+            /** @description IANA time zone */
             timeZone: string;
-            hours: components["schemas"]["OpeningRangeDto"][];
+            hours: components["schemas"]["OpeningRangeViewDto"][];
+            /** @description conversations waiting in the queue */
             queueLength: number;
             agents: components["schemas"]["AgentViewDto"][];
         };
@@ -496,14 +547,23 @@ export interface components {
             /** @enum {string} */
             code: "VALIDATION_FAILED" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "LIMIT_EXCEEDED" | "RATE_LIMITED" | "INTERNAL" | "SERVICE_UNAVAILABLE";
             message: string;
+            /** @description the same as the `x-request-id` response header */
             requestId: string;
             details?: unknown[];
         };
     };
     responses: never;
-    parameters: never;
+    parameters: {
+        /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+        RequestId: string;
+    };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Every response carries it (CONTRACT §0): the request's `x-request-id` when it sent a valid one (1–128 characters from `[A-Za-z0-9._:-]`), else a new one. The same id as an error body’s `requestId` and in every log line of the request. */
+        RequestId: string;
+        /** @description Seconds to wait before retrying (a whole number, at least 1). */
+        RetryAfter: number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -511,7 +571,10 @@ export interface operations {
     ObservabilityController_live: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -520,16 +583,25 @@ export interface operations {
             /** @description `{ "status": "ok" }` */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
             };
         };
     };
     ObservabilityController_ready: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -538,33 +610,96 @@ export interface operations {
             /** @description Ready: `{ status: "ok", info: { database, redis }, error: {}, details }` */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /**
+                         * @description `degraded` (200): Redis unreachable, serving from in-process state; `error` (503): a dependency is down
+                         * @enum {string}
+                         */
+                        status: "ok" | "degraded" | "error";
+                        info?: {
+                            [key: string]: {
+                                /** @enum {string} */
+                                status: "up" | "down" | "degraded";
+                            };
+                        };
+                        error?: {
+                            [key: string]: {
+                                /** @enum {string} */
+                                status: "up" | "down" | "degraded";
+                            };
+                        };
+                        /** @description every dependency: `database`, `redis` */
+                        details: {
+                            [key: string]: {
+                                /** @enum {string} */
+                                status: "up" | "down" | "degraded";
+                            };
+                        };
+                    };
+                };
             };
             /** @description Not ready: the same shape with `status: "error"` */
             503: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /**
+                         * @description `degraded` (200): Redis unreachable, serving from in-process state; `error` (503): a dependency is down
+                         * @enum {string}
+                         */
+                        status: "ok" | "degraded" | "error";
+                        info?: {
+                            [key: string]: {
+                                /** @enum {string} */
+                                status: "up" | "down" | "degraded";
+                            };
+                        };
+                        error?: {
+                            [key: string]: {
+                                /** @enum {string} */
+                                status: "up" | "down" | "degraded";
+                            };
+                        };
+                        /** @description every dependency: `database`, `redis` */
+                        details: {
+                            [key: string]: {
+                                /** @enum {string} */
+                                status: "up" | "down" | "degraded";
+                            };
+                        };
+                    };
+                };
             };
         };
     };
     ObservabilityController_metricsText: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description Prometheus text exposition format (version 0.0.4) */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/plain": string;
+                };
             };
         };
     };
@@ -575,7 +710,10 @@ export interface operations {
                 /** @description opaque, from the previous page's nextCursor */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -583,33 +721,49 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationListDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -621,7 +775,10 @@ export interface operations {
     ConversationController_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -631,9 +788,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description direct: the existing conversation of the pair */
+            /** @description direct: the pair's existing conversation; business: the caller's existing conversation with that business */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -643,42 +801,79 @@ export interface operations {
             /** @description created */
             201: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description LIMIT_EXCEEDED */
+            /** @description NOT_FOUND: business: no business with that businessId */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the request body is over the size limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description LIMIT_EXCEEDED: group: more than 8 participants, the creator included */
             422: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -690,7 +885,10 @@ export interface operations {
     ConversationController_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
                 id: string;
             };
@@ -700,24 +898,27 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -727,15 +928,29 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -747,7 +962,10 @@ export interface operations {
     ConversationController_addParticipant: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
                 id: string;
             };
@@ -761,33 +979,37 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: not the owner or an admin, an admin added by an admin, or not a group */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -797,33 +1019,59 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description CONFLICT */
+            /** @description CONFLICT: already a participant */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description LIMIT_EXCEEDED */
+            /** @description PAYLOAD_TOO_LARGE: the request body is over the size limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description LIMIT_EXCEEDED: the group has 8 participants already */
             422: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -835,7 +1083,10 @@ export interface operations {
     ConversationController_removeParticipant: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
                 id: string;
                 userId: string;
@@ -844,33 +1095,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description removed */
             204: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the caller may not do this */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -880,15 +1136,29 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -900,7 +1170,10 @@ export interface operations {
     ConversationController_updateParticipant: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
                 id: string;
                 userId: string;
@@ -915,33 +1188,37 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the caller may not do this */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -951,15 +1228,39 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description PAYLOAD_TOO_LARGE: the request body is over the size limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -971,8 +1272,12 @@ export interface operations {
     BusinessConversationController_resolve: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the business conversation */
                 id: string;
             };
             cookie?: never;
@@ -982,33 +1287,37 @@ export interface operations {
             /** @description the conversation after the change */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the caller may not do this */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1018,24 +1327,39 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description CONFLICT */
+            /** @description CONFLICT: the conversation is not assigned */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1047,8 +1371,12 @@ export interface operations {
     BusinessConversationController_escalate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the business conversation */
                 id: string;
             };
             cookie?: never;
@@ -1057,33 +1385,37 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the caller may not do this */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1093,15 +1425,29 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1113,8 +1459,12 @@ export interface operations {
     BusinessConversationController_transfer: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the business conversation */
                 id: string;
             };
             cookie?: never;
@@ -1127,33 +1477,37 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConversationDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the caller may not do this */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1163,24 +1517,49 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description CONFLICT */
+            /** @description CONFLICT: that agent has no free capacity, or the conversation is resolved */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description PAYLOAD_TOO_LARGE: the request body is over the size limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1193,13 +1572,17 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
-                /** @description older history: messages with seq < before, newest first */
+                /** @description older history: messages with seq < before, newest first (the default, from the newest, when neither `before` nor `after` is given). Not with `after`. */
                 before?: number;
-                /** @description catch-up: messages with seq > after, oldest first */
+                /** @description catch-up: messages with seq > after, oldest first. Not with `before`. */
                 after?: number;
             };
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the conversation */
                 id: string;
             };
             cookie?: never;
@@ -1208,24 +1591,27 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MessageListDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1235,15 +1621,29 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1255,8 +1655,12 @@ export interface operations {
     MessageController_send: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the conversation */
                 id: string;
             };
             cookie?: never;
@@ -1270,6 +1674,7 @@ export interface operations {
             /** @description a retry: the original message; nothing stored or broadcast */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1279,24 +1684,27 @@ export interface operations {
             /** @description stored */
             201: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MessageDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1306,33 +1714,49 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description CONFLICT */
+            /** @description CONFLICT: the sender used this clientMessageId for a message in another conversation */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description PAYLOAD_TOO_LARGE */
+            /** @description PAYLOAD_TOO_LARGE: the request body is over the size limit (BODY_LIMIT_BYTES) */
             413: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: too busy to take the message (sends refused under overload) or PostgreSQL is unavailable. The message was not written: retry after `Retry-After` seconds with the same clientMessageId. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1344,8 +1768,12 @@ export interface operations {
     MessageController_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the conversation */
                 id: string;
                 messageId: string;
             };
@@ -1353,33 +1781,38 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description deleted (also when it already was) */
             204: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the caller may not do this */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1389,15 +1822,29 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1409,8 +1856,12 @@ export interface operations {
     MessageController_read: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the conversation */
                 id: string;
             };
             cookie?: never;
@@ -1423,24 +1874,27 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ReadStateDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1450,15 +1904,39 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description PAYLOAD_TOO_LARGE: the request body is over the size limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1470,8 +1948,12 @@ export interface operations {
     BusinessController_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the business id */
                 id: string;
             };
             cookie?: never;
@@ -1480,33 +1962,37 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["BusinessViewDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the token has no admin role */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1516,15 +2002,29 @@ export interface operations {
             /** @description NOT_FOUND */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1536,8 +2036,12 @@ export interface operations {
     BusinessController_put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the business id */
                 id: string;
             };
             cookie?: never;
@@ -1548,45 +2052,82 @@ export interface operations {
             };
         };
         responses: {
-            /** @description updated (201 when created) */
+            /** @description updated */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["BusinessViewDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description created */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessViewDto"];
+                };
+            };
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the token has no admin role */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description PAYLOAD_TOO_LARGE: the request body is over the size limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1598,9 +2139,14 @@ export interface operations {
     BusinessController_putAgent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the business id */
                 id: string;
+                /** @description the agent */
                 userId: string;
             };
             cookie?: never;
@@ -1613,51 +2159,79 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["BusinessViewDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the token has no admin role */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description NOT_FOUND */
+            /** @description NOT_FOUND: no such business */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description PAYLOAD_TOO_LARGE: the request body is over the size limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1669,60 +2243,84 @@ export interface operations {
     BusinessController_removeAgent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path: {
+                /** @description the business id */
                 id: string;
+                /** @description the agent */
                 userId: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description removed */
             204: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN */
+            /** @description FORBIDDEN: the token has no admin role */
             403: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description NOT_FOUND */
+            /** @description NOT_FOUND: no such business, or the user is not its agent */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1737,7 +2335,10 @@ export interface operations {
                 /** @description comma-separated user ids, 1–100 */
                 userIds: string;
             };
-            header?: never;
+            header?: {
+                /** @description Optional: an id for the request, 1–128 characters from `[A-Za-z0-9._:-]`; the response echoes it (an invalid one is replaced by a new one). */
+                "x-request-id"?: components["parameters"]["RequestId"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1745,33 +2346,49 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["PresenceListDto"];
                 };
             };
-            /** @description VALIDATION_FAILED */
+            /** @description VALIDATION_FAILED: a malformed parameter or body (unknown body fields included); `details` names the fields */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description UNAUTHENTICATED */
+            /** @description UNAUTHENTICATED: no bearer token, or an invalid or expired one */
             401: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description RATE_LIMITED */
+            /** @description RATE_LIMITED: over REST_RATE_LIMIT requests per REST_RATE_WINDOW_S for this user; retry after `Retry-After` seconds */
             429: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: a dependency (PostgreSQL) is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
