@@ -66,6 +66,9 @@ function startProfileService(): Promise<{ url: string; server: Server }> {
 
 /** The contract's error: this status and code, and nothing in the body but the documented keys. */
 
+/** How often a check that queries the app polls, not to load the machine it waits for. */
+const POLL_APP_MS = 100;
+
 interface User {
   id: string;
   token: string;
@@ -145,6 +148,8 @@ describe('business administration and bad input', () => {
       async () =>
         (await businessView(businessId)).agents.find((a: any) => a.userId === userId)?.presence === presence,
       `${userId} ${presence}`,
+      20_000,
+      POLL_APP_MS,
     );
 
   async function open(customer: User, businessId: string): Promise<any> {
@@ -422,7 +427,12 @@ describe('business administration and bad input', () => {
 
     // view.b comes online and takes both queued conversations.
     const b = await user(t, 'view.b', true);
-    await until(async () => (await businessView('biz-view')).queueLength === 0, 'queue drained');
+    await until(
+      async () => (await businessView('biz-view')).queueLength === 0,
+      'queue drained',
+      20_000,
+      POLL_APP_MS,
+    );
     assert.deepEqual((await businessView('biz-view')).agents, [
       { userId: 'view.a', capacity: 1, load: 1, presence: 'online' },
       { userId: 'view.b', capacity: 2, load: 2, presence: 'online' },
@@ -1005,7 +1015,12 @@ describe('business administration and bad input', () => {
     // The agent comes online: one free place, for the conversation at position 1.
     const agent = await user(t, 'samems.agent', true);
     await waitPresence('biz-same-ms', agent.id, 'online');
-    await until(async () => (await viewOf(high)).business.status === 'assigned', 'position 1 assigned');
+    await until(
+      async () => (await viewOf(high)).business.status === 'assigned',
+      'position 1 assigned',
+      20_000,
+      POLL_APP_MS,
+    );
     assert.equal((await viewOf(high)).business.assignedAgentId, agent.id);
     const other = (await viewOf(low)).business;
     assert.deepEqual([other.status, other.queuePosition], ['queued', 1]);
@@ -1040,6 +1055,8 @@ describe('business administration and bad input', () => {
     await until(
       async () => (await view(returning, a.id)).business.status === 'closed',
       're-opened while closed',
+      20_000,
+      POLL_APP_MS,
     );
 
     await app.app.get(RoutingService).sweep(new Date(opening.getTime() + 60_000));
@@ -1246,10 +1263,15 @@ describe('business administration and bad input', () => {
 
     // Open around the clock from now: the one who wrote is routed without writing again.
     await putBusiness('biz-rehours', ALWAYS);
-    const routed = await until(async () => {
-      const b = (await view(writer, w.id)).business;
-      return b.status === 'assigned' ? b : undefined;
-    }, 'routed after the hours changed');
+    const routed = await until(
+      async () => {
+        const b = (await view(writer, w.id)).business;
+        return b.status === 'assigned' ? b : undefined;
+      },
+      'routed after the hours changed',
+      20_000,
+      POLL_APP_MS,
+    );
     assert.equal(routed.assignedAgentId, agent.id);
     assert.equal(routed.opensAt, null);
     // The one who never wrote stays closed until they write, then is routed.
@@ -1262,6 +1284,8 @@ describe('business administration and bad input', () => {
     await until(
       async () => (await view(silent, s.id)).business.status === 'assigned',
       'silent routed once they wrote',
+      20_000,
+      POLL_APP_MS,
     );
   });
 

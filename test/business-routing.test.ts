@@ -112,6 +112,8 @@ describe('business routing across two instances', () => {
     await until(
       async () => (await business()).agents.every((a: any) => a.presence === 'online'),
       'all agents online',
+      30_000,
+      150,
     );
 
     const responses = await Promise.all(

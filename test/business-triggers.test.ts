@@ -21,10 +21,9 @@ const GRACE_S = 1;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Polls `check` until it returns something truthy (generous timeout: the machine is shared). Checks
- * that query the app poll slowly (`everyMs`), not to load the machine they wait for.
- */
+/** How often a check that queries the app polls, not to load the machine it waits for. */
+const POLL_APP_MS = 100;
+
 interface User {
   id: string;
   token: string;
@@ -111,6 +110,8 @@ describe('business routing triggers', { concurrency: true }, () => {
       async () =>
         (await businessView(businessId)).agents.find((a: any) => a.userId === userId)?.presence === presence,
       `${userId} ${presence} in ${businessId}`,
+      20_000,
+      POLL_APP_MS,
     );
   }
 
@@ -146,10 +147,15 @@ describe('business routing triggers', { concurrency: true }, () => {
 
   /** Waits for the conversation, as the customer sees it, to match. */
   const waitState = (customer: User, conversationId: string, match: (b: any) => boolean, what: string) =>
-    until(async () => {
-      const b = (await view(customer, conversationId)).business;
-      return match(b) ? b : undefined;
-    }, what);
+    until(
+      async () => {
+        const b = (await view(customer, conversationId)).business;
+        return match(b) ? b : undefined;
+      },
+      what,
+      20_000,
+      POLL_APP_MS,
+    );
 
   /** Waits for a `conversation:updated` of this conversation whose business part matches. */
   const waitUpdate = (u: User, conversationId: string, match: (b: any) => boolean, what: string) =>
@@ -171,6 +177,7 @@ describe('business routing triggers', { concurrency: true }, () => {
             (typeof text === 'string' ? m.content?.text === text : text.test(m.content?.text ?? '')),
         ),
       `${u.id}: system message:new ${String(text)}`,
+      15_000,
       10,
     );
     assert.equal(m.senderId, null);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
+import { MessageRepository } from '../src/messages/message.repository';
 import { http, testWorld, token, type TestApp } from './support/app';
 import { until } from './support/processes';
 import { assertError } from './support/errors';
@@ -178,6 +179,34 @@ describe('messages', () => {
   });
 
   describe('send', () => {
+    it('a batch tells, for each sender, how many unread messages their send cleared (the badge event)', async () => {
+      const id = await group('ann', ['ben']);
+      assert.equal((await send('ben', id, 'b1')).status, 201); // ann: 1 unread
+      const repo = app.app.get(MessageRepository);
+      const item = (senderId: string, text: string) => ({
+        id: randomUUID(),
+        conversationId: id,
+        senderId,
+        clientMessageId: randomUUID(),
+        text,
+      });
+      // One batch, ann then ben: ann cleared her one unread (ben's next one stays unread for her); ben
+      // cleared ann's message of the batch, which comes before his.
+      const [annRow, benRow] = await repo.sendBatch([item('ann', 'a2'), item('ben', 'b3')]);
+      assert.deepEqual([annRow!.seq, annRow!.sender_cleared, annRow!.sender_unread_after], [2, 1, 1]);
+      assert.deepEqual([benRow!.seq, benRow!.sender_cleared, benRow!.sender_unread_after], [3, 1, 0]);
+      // Ben, with nothing unread, then ann: ben cleared nothing (no event); ann cleared b3 and b4.
+      const [ben2, ann2] = await repo.sendBatch([item('ben', 'b4'), item('ann', 'a5')]);
+      assert.deepEqual([ben2!.seq, ben2!.sender_cleared, ben2!.sender_unread_after], [4, 0, 1]);
+      assert.deepEqual([ann2!.seq, ann2!.sender_cleared, ann2!.sender_unread_after], [5, 2, 0]);
+      // Two of ann's in one batch: only her last one carries the count.
+      const [first, last] = await repo.sendBatch([item('ann', 'a6'), item('ann', 'a7')]);
+      assert.equal(first!.sender_cleared, null);
+      assert.deepEqual([last!.sender_cleared, last!.sender_unread_after], [0, 0]);
+      assert.equal((await view('ann', id)).unreadCount, 0);
+      assert.equal((await view('ben', id)).unreadCount, 3);
+    });
+
     it('answers 201 with the contract fields, the trimmed text, and moves the sender pointer', async () => {
       const id = await group('ann', ['ben']);
       await send('ben', id, 'one');

@@ -619,8 +619,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     );
   }
 
-  /** A message for the conversation streams (held back while a reconnect's sync runs). */
-  /** `m`, or its tombstone if its deletion came first (see `deletedEarly`). */
+  /**
+   * `m`, or its tombstone if its deletion came first (see `deletedEarly`; `deletedAt` is then when the
+   * deletion reached this client).
+   */
   private asDeleted(m: Message): Message {
     const deletedAt = this.deletedEarly.get(m.id);
     if (deletedAt === undefined) return m;
@@ -628,6 +630,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return m.deletedAt ? m : { ...m, content: null, deletedAt };
   }
 
+  /** A message for the conversation streams (held back while a reconnect's sync runs). */
   private receive(m: Message, fromAck = false): void {
     if (this.held) this.held.push(m);
     else this.stream.receive(m, { patient: fromAck });

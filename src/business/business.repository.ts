@@ -381,23 +381,4 @@ export class BusinessRepository {
     );
     return rows.map((r) => r.id);
   }
-
-  /** Closed conversations without customer messages whose opening passed: their next opening is recomputed when touched. */
-  async hasCustomerMessages(conversationId: string): Promise<boolean> {
-    const rows = await this.db.query(
-      `SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id
-        WHERE m.conversation_id = $1 AND m.sender_id = c.customer_id LIMIT 1`,
-      [conversationId],
-    );
-    return rows.length > 0;
-  }
-
-  /** Business columns of several conversations (for the Conversation objects). */
-  businessColumns(conversationIds: string[]): Promise<BusinessConversationRow[]> {
-    if (!conversationIds.length) return Promise.resolve([]);
-    return this.db.read(
-      `SELECT ${BC_COLUMNS} FROM conversations WHERE id = ANY($1::uuid[]) AND type = 'business'`,
-      [conversationIds],
-    );
-  }
 }

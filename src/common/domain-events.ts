@@ -28,8 +28,10 @@ export interface DomainEventMap {
     userId: string;
     lastReadSeq: number;
     unreadCount: number;
-    /** True when the pointer moved (a `receipt:read` is due to the others). */
-    moved: boolean;
+    /** A `receipt:read` is due to the others (a read moved the pointer). */
+    receipt: boolean;
+    /** The connection that caused it already knows (its own send): it gets no `unread:updated`. */
+    exceptSocketId?: string;
     participantIds: string[];
   };
   'typing.changed': { conversationId: string; userId: string; isTyping: boolean; participantIds: string[] };

@@ -67,7 +67,10 @@ const SEND_BATCH_SQL = `WITH x AS (
                 .join(', ')},
               seqs.type AS conversation_type,
               CASE WHEN ins.seq = seqs.base + 1 THEN seqs.previous_at END AS previous_at,
-              was.unread_count AS sender_unread_before, s.after_mine AS sender_unread_after,
+              was.unread_count + (SELECT count(*)::int FROM ins b
+                                   WHERE b.conversation_id = s.conversation_id AND b.seq < s.my_last
+                                     AND b.sender_id IS DISTINCT FROM s.user_id) AS sender_cleared,
+              s.after_mine AS sender_unread_after,
               CASE WHEN ins.id IS NOT NULL
                    THEN ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id)
               END AS participant_ids
@@ -90,8 +93,12 @@ export type BatchOutcomeRow = MessageRow & {
   participant_ids: string[] | null;
   /** For the first new message of its conversation in the batch: when its predecessor was written (see `quietMs`). */
   previous_at: Date | null;
-  /** For the sender's last new message of its conversation in the batch: their unread count before and after. */
-  sender_unread_before: number | null;
+  /**
+   * For the sender's last new message of its conversation in the batch: how many unread messages
+   * their send cleared (those unread before the batch, and the others' messages of the batch before
+   * theirs), and their unread count after.
+   */
+  sender_cleared: number | null;
   sender_unread_after: number | null;
 };
 

@@ -36,6 +36,8 @@ interface SendJob {
   ctx?: Context;
   /** The socket that sent it, if one did: the fan-out leaves it out (its ack carries the message). */
   originSocketId?: string;
+  /** The socket that sent it, whatever its echo: it knows its own read pointer moved. */
+  socketId?: string;
 }
 
 type SendResult = { message: Message; created: boolean };
@@ -138,7 +140,7 @@ export class MessageService {
     user: AuthUser,
     conversationId: string,
     input: SendInput,
-    origin: { originSocketId?: string } = {},
+    origin: { originSocketId?: string; socketId?: string } = {},
   ): Promise<{ message: Message; created: boolean }> {
     const text = normalizeText(input.content.text);
     if (!text.ok) throw validationFailed(text.problem, [{ field: 'content.text', problems: [text.problem] }]);
@@ -153,6 +155,7 @@ export class MessageService {
           text: text.text,
           ctx: activeContext(),
           originSocketId: origin.originSocketId,
+          socketId: origin.socketId,
         });
         span?.setAttributes({
           'chat.message.seq': result.message.seq,
@@ -215,7 +218,13 @@ export class MessageService {
             quietMs: quietMs(row, row.previous_at),
           }),
         );
-        this.senderCaughtUp(message, row.participant_ids!, row.sender_unread_before, row.sender_unread_after);
+        this.senderCaughtUp(
+          message,
+          row.participant_ids!,
+          row.sender_cleared,
+          row.sender_unread_after,
+          job.socketId,
+        );
       }
     }
     // A key repeated within the batch: the answer of its first item, as a retry would get it.
@@ -269,31 +278,34 @@ export class MessageService {
       originSocketId: job.originSocketId,
       quietMs: quietMs(stored.row, stored.previousAt),
     });
-    this.senderCaughtUp(message, stored.participantIds, stored.senderUnreadBefore, 0);
+    this.senderCaughtUp(message, stored.participantIds, stored.senderUnreadBefore, 0, job.socketId);
     return { message, created: true };
   }
 
   /**
    * Sending moves the sender's read pointer to their message (CONTRACT §3). When that cleared unread
-   * messages, the sender's other devices hear it (`unread:updated`, as after a read) and so do the
-   * others (`receipt:read`: they replied, so they read what came before). A send with nothing unread
-   * before it announces nothing more: its `message:new` says it all.
+   * messages (`cleared` of them), the sender's other devices hear it (`unread:updated`, as after a
+   * read); the sending connection knows already. The other participants get no `receipt:read`: the
+   * `message:new` itself tells them the sender has read up to it (the README says so), and a receipt
+   * per reply would add a fan-out to every message of a back-and-forth (BENCHMARKS.md §1). A send that
+   * cleared nothing announces nothing more.
    */
   private senderCaughtUp(
     message: Message,
     participantIds: string[],
-    unreadBefore: number | null | undefined,
+    cleared: number | null | undefined,
     unreadAfter: number | null | undefined,
+    socketId: string | undefined,
   ): void {
-    if (!message.senderId || unreadBefore == null || unreadAfter == null || unreadBefore === unreadAfter)
-      return;
+    if (!message.senderId || !cleared || unreadAfter == null) return;
     this.events.emit('read.updated', {
       conversationId: message.conversationId,
       userId: message.senderId,
       lastReadSeq: message.seq,
       unreadCount: unreadAfter,
-      moved: true,
+      receipt: false,
       participantIds,
+      exceptSocketId: socketId,
     });
   }
 
@@ -348,7 +360,7 @@ export class MessageService {
     this.events.emit('message.deleted', { conversationId, messageId, seq: deleted.seq, participantIds });
     // Those who had it unread: their badge goes down on every device (no receipt: nobody read anything).
     for (const { userId, ...state } of deleted.uncounted)
-      this.events.emit('read.updated', { conversationId, userId, ...state, moved: false, participantIds });
+      this.events.emit('read.updated', { conversationId, userId, ...state, receipt: false, participantIds });
   }
 
   /** Moves the caller's read pointer forward (never back, clamped to lastSeq) and returns the exact unread count. */
@@ -363,7 +375,7 @@ export class MessageService {
       conversationId,
       userId: user.id,
       ...after,
-      moved: after.lastReadSeq > before.lastReadSeq,
+      receipt: after.lastReadSeq > before.lastReadSeq,
       participantIds,
     });
     return after;

@@ -73,6 +73,7 @@ export class ChatGateway
       // A connection without echo gets its message in the ack only (when it asked for an ack).
       const { message } = await this.messages.send(socket.data.user, input.conversationId, input, {
         originSocketId: acked && !socket.data.echo ? socket.id : undefined,
+        socketId: socket.id,
       });
       return message;
     },

@@ -122,9 +122,14 @@ export class Fanout implements OnModuleInit {
 
   private readUpdated(e: DomainEventMap['read.updated']): void {
     const { conversationId, userId, lastReadSeq, unreadCount } = e;
-    this.server?.to(userRoom(userId)).emit('unread:updated', { conversationId, unreadCount, lastReadSeq });
+    const devices = this.server?.to(userRoom(userId));
+    (e.exceptSocketId ? devices?.except(e.exceptSocketId) : devices)?.emit('unread:updated', {
+      conversationId,
+      unreadCount,
+      lastReadSeq,
+    });
     const others = e.participantIds.filter((id) => id !== userId);
-    if (e.moved && others.length)
+    if (e.receipt && others.length)
       this.server
         ?.to(others.map(userRoom))
         .emit('receipt:read', { conversationId, userId, seq: lastReadSeq });
