@@ -45,14 +45,17 @@ const SEND_BATCH_SQL = `WITH x AS (
          RETURNING ${MESSAGE_COLUMNS}),
        mine AS (
          SELECT p.conversation_id, p.user_id, max(b.created_at) AS at, count(*)::int AS total,
-                max(b.seq) FILTER (WHERE b.sender_id = p.user_id) AS my_last
+                max(b.seq) FILTER (WHERE b.sender_id = p.user_id) AS my_last,
+                p.unread_count AS unread_before
            FROM participants p JOIN ins b ON b.conversation_id = p.conversation_id
           GROUP BY p.conversation_id, p.user_id),
        s AS (
-         SELECT mine.*, (SELECT count(*)::int FROM ins b
-                          WHERE b.conversation_id = mine.conversation_id AND b.seq > mine.my_last
-                            AND b.sender_id IS DISTINCT FROM mine.user_id) AS after_mine
-           FROM mine),
+         SELECT mine.*, o.after_mine, o.before_mine
+           FROM mine CROSS JOIN LATERAL (
+                SELECT count(*) FILTER (WHERE b.seq > mine.my_last)::int AS after_mine,
+                       count(*) FILTER (WHERE b.seq < mine.my_last)::int AS before_mine
+                  FROM ins b
+                 WHERE b.conversation_id = mine.conversation_id AND b.sender_id IS DISTINCT FROM mine.user_id) o),
        readers AS (
          UPDATE participants p
             SET last_read_seq = COALESCE(s.my_last, p.last_read_seq),
@@ -60,17 +63,15 @@ const SEND_BATCH_SQL = `WITH x AS (
                 last_activity_at = s.at
            FROM s
           WHERE p.conversation_id = s.conversation_id AND p.user_id = s.user_id
-          RETURNING p.conversation_id, p.user_id)
+          RETURNING p.conversation_id, p.user_id, s.my_last, s.after_mine,
+                    s.unread_before + s.before_mine AS cleared)
        SELECT chk.i, chk.member, (chk.existing_id IS NOT NULL) AS existed, firsts.first_i,
               ${MESSAGE_COLUMNS.split(', ')
                 .map((c) => `COALESCE(ins.${c}, e.${c}) AS ${c}`)
                 .join(', ')},
               seqs.type AS conversation_type,
               CASE WHEN ins.seq = seqs.base + 1 THEN seqs.previous_at END AS previous_at,
-              was.unread_count + (SELECT count(*)::int FROM ins b
-                                   WHERE b.conversation_id = s.conversation_id AND b.seq < s.my_last
-                                     AND b.sender_id IS DISTINCT FROM s.user_id) AS sender_cleared,
-              s.after_mine AS sender_unread_after,
+              me.cleared AS sender_cleared, me.after_mine AS sender_unread_after,
               CASE WHEN ins.id IS NOT NULL
                    THEN ARRAY(SELECT r.user_id FROM readers r WHERE r.conversation_id = ins.conversation_id)
               END AS participant_ids
@@ -79,8 +80,8 @@ const SEND_BATCH_SQL = `WITH x AS (
          LEFT JOIN ins ON ins.id = chk.id
          LEFT JOIN messages e ON e.id = chk.existing_id
          LEFT JOIN seqs ON seqs.id = ins.conversation_id
-         LEFT JOIN s ON s.conversation_id = ins.conversation_id AND s.user_id = ins.sender_id AND s.my_last = ins.seq
-         LEFT JOIN participants was ON was.conversation_id = s.conversation_id AND was.user_id = s.user_id
+         LEFT JOIN readers me ON me.conversation_id = ins.conversation_id AND me.user_id = ins.sender_id
+                             AND me.my_last = ins.seq
         ORDER BY chk.i`;
 
 /** One item's outcome in `sendBatch` (the message columns are null for a non-member or a repeat). */
