@@ -287,7 +287,7 @@ export class MessageService {
    * messages (`cleared` of them), the sender's other devices hear it (`unread:updated`, as after a
    * read); the sending connection knows already. The other participants get no `receipt:read`: the
    * `message:new` itself tells them the sender has read up to it (the README says so), and a receipt
-   * per reply would add a fan-out to every message of a back-and-forth (BENCHMARKS.md §1). A send that
+   * per reply would add a fan-out to every message of a back-and-forth (BENCHMARKS.md §7). A send that
    * cleared nothing announces nothing more.
    */
   private senderCaughtUp(
