@@ -48,6 +48,19 @@ describe('Socket.IO handshake authentication', () => {
     });
     await made.text();
     assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    // Engine.IO's refusals (an unknown transport, an unknown session) and a CORS preflight too.
+    for (const [method, query] of [
+      ['GET', 'EIO=4&transport=bogus'],
+      ['GET', 'EIO=4&transport=polling&sid=nope'],
+      ['OPTIONS', 'EIO=4&transport=polling'],
+    ] as const) {
+      const res = await fetch(`${app.url}/socket.io/?${query}`, {
+        method,
+        headers: { 'x-request-id': 'sio-refused.1', origin: 'http://example.test' },
+      });
+      await res.text();
+      assert.equal(res.headers.get('x-request-id'), 'sio-refused.1', `${method} ${query}: ${res.status}`);
+    }
   });
 
   it('refuses a connection without a token', async () => {

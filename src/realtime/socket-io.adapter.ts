@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -10,6 +10,9 @@ import type { AppConfig } from '../config/env';
 import { handlePublishFailures } from '../state/redis-publish';
 import { RedisService } from '../state/redis.service';
 import { socketAuthMiddleware } from './socket-auth';
+
+/** The id each of Socket.IO's HTTP requests is answered with: set on arrival, repeated in Engine.IO's 'headers'. */
+const requestIds = new WeakMap<IncomingMessage, string>();
 
 /** Largest Socket.IO frame accepted; a larger one closes that connection only (CONTRACT §4: at least 64 KB). */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -59,10 +62,19 @@ export class ChatIoAdapter extends IoAdapter {
         }),
       );
     }
-    // Every response carries x-request-id (CONTRACT §0), Socket.IO's own included: the handshake, the
-    // polling transport's requests and the WebSocket upgrade, which Engine.IO answers before Express.
+    // Every response carries x-request-id (CONTRACT §0), Socket.IO's own included, which Engine.IO
+    // answers before Express: the polling transport's requests, its refusals (400, 403) and CORS
+    // preflights get it here, ahead of Engine.IO's own listener; the WebSocket upgrade from its
+    // 'headers' event (which the polling answers fire too: same id).
+    const path = `${(options?.path ?? '/socket.io').replace(/\/$/, '')}/`;
+    this.httpServer?.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!req.url?.startsWith(path)) return;
+      const id = requestIdFor(req.headers['x-request-id']);
+      requestIds.set(req, id);
+      res.setHeader('x-request-id', id);
+    });
     server.engine.on('headers', (headers: Record<string, string>, req: IncomingMessage) => {
-      headers['x-request-id'] = requestIdFor(req.headers['x-request-id']);
+      headers['x-request-id'] = requestIds.get(req) ?? requestIdFor(req.headers['x-request-id']);
     });
     server.use(socketAuthMiddleware(this.verifier, this.config.SOCKET_ECHO));
     return server;
