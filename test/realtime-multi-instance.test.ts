@@ -351,6 +351,27 @@ describe('realtime across two instances (Redis)', () => {
     ]);
   });
 
+  it('an instance that shuts down announces offline the users whose only connection it held, before its database closes', async () => {
+    // The shutdown removes those connections from the shared set: no other instance would find them
+    // to announce, so the stopping instance must (its fan-out needs the database for the contacts).
+    const C = await world.start({ TYPING_TTL_S: '1', PRESENCE_TTL_S: '2' });
+    const [alice, bob] = users('alice', 'bob');
+    await direct(B, alice!, bob!);
+    const b = await device(B, bob!);
+    const a = await device(C, alice!);
+    devices.splice(devices.indexOf(a), 1); // its instance closes it: not a drop to report
+    try {
+      await waitEvent(b, 'presence', (p) => p.userId === alice && p.status === 'online');
+      await C.close();
+      await waitEvent(b, 'presence', (p) => p.userId === alice && p.status === 'offline');
+      const snapshot = await rest(B, bob!, 'GET', `/presence?userIds=${alice}`);
+      assert.equal(snapshot.body.users[0]?.status, 'offline', JSON.stringify(snapshot.body));
+    } finally {
+      a.stopBeating();
+      a.socket.close();
+    }
+  });
+
   it('a user whose connections were on a dead instance is announced offline by another instance', async () => {
     const [ghost, bob] = users('ghost', 'bob');
     await direct(A, ghost!, bob!);

@@ -305,12 +305,18 @@ describe('Redis-backed state', () => {
       assert.deepEqual(await s.purge(k), { removed: 1, size: 0 });
     });
 
-    it('does not count expired members: an add after they lapsed sees an empty set', async () => {
+    it('an add counts expired members nobody purged (never announced gone); after a purge it starts from empty', async () => {
       const { set: s, at } = withClock();
       const k = `k${randomBytes(3).toString('hex')}`;
       await s.add(k, 'a', MIN);
       at(1.5 * MIN);
-      assert.equal(await s.add(k, 'c', MIN), 0);
+      assert.equal(await s.add(k, 'c', MIN), 1, 'a lapsed unpurged: the set goes on');
+      assert.deepEqual(await s.purge(k), { removed: 0, size: 1 }, 'the add dropped a');
+      const k2 = `k${randomBytes(3).toString('hex')}`;
+      await s.add(k2, 'x', MIN);
+      at(3 * MIN);
+      assert.deepEqual(await s.purge(k2), { removed: 1, size: 0 });
+      assert.equal(await s.add(k2, 'y', MIN), 0, 'purged (announced gone): y takes the set from empty');
       at(3 * MIN);
       assert.deepEqual(await s.remove(k, 'zzz'), { removed: 1, size: 0 }, 'c lapsed and was dropped');
     });
@@ -334,9 +340,9 @@ describe('Redis-backed state', () => {
       const k = `t${randomBytes(3).toString('hex')}`;
       const t = Date.now() + 10_000;
       assert.equal(await d.get(k), undefined);
-      assert.equal(await d.set(k, t), true);
+      assert.equal(await d.set(k, t, Date.now()), true);
       assert.equal(await d.get(k), t);
-      assert.equal(await d.set(k, t + 1000), false);
+      assert.equal(await d.set(k, t + 1000, Date.now()), false);
       assert.equal(await d.get(k), t + 1000);
     });
 
@@ -345,7 +351,7 @@ describe('Redis-backed state', () => {
       const b = new RedisDeadlines(connect(), prefix + 'dl:');
       const k = `t${randomBytes(3).toString('hex')}`;
       const t = Date.now() + 10_000;
-      await a.set(k, t);
+      await a.set(k, t, Date.now());
       assert.equal(await b.clearIfDue(k, t - 1), false);
       assert.equal(await a.get(k), t);
       const results = await Promise.all([
@@ -363,20 +369,29 @@ describe('Redis-backed state', () => {
       const b = new RedisDeadlines(connect(), prefix + 'dl:');
       const k = `t${randomBytes(3).toString('hex')}`;
       const t = Date.now() + 10_000;
-      assert.equal(await a.set(k, t), true);
-      assert.equal(await b.set(k, t + 2000), false);
+      assert.equal(await a.set(k, t, Date.now()), true);
+      assert.equal(await b.set(k, t + 2000, Date.now()), false);
       assert.equal(await a.clearIfDue(k, t + 1000), false);
       assert.equal(await a.clearIfDue(k, t + 2000), true);
+    });
+
+    it('a flag whose deadline passed unannounced (its instance died) makes the next set a new start', async () => {
+      const d = new RedisDeadlines(redis, prefix + 'dl:');
+      const k = `t${randomBytes(3).toString('hex')}`;
+      const t = Date.now() + 10_000;
+      assert.equal(await d.set(k, t, Date.now()), true);
+      assert.equal(await d.set(k, t + 20_000, t + 1), true, 'the first deadline had passed: a new start');
+      assert.equal(await d.set(k, t + 25_000, t + 2), false, 'a renewal');
     });
 
     it('clear reports whether the flag was set', async () => {
       const d = new RedisDeadlines(redis, prefix + 'dl:');
       const k = `t${randomBytes(3).toString('hex')}`;
       assert.equal(await d.clear(k), false);
-      await d.set(k, Date.now() + 10_000);
+      await d.set(k, Date.now() + 10_000, Date.now());
       assert.equal(await d.clear(k), true);
       assert.equal(await d.clear(k), false);
-      assert.equal(await d.set(k, Date.now() + 10_000), true);
+      assert.equal(await d.set(k, Date.now() + 10_000, Date.now()), true);
     });
   });
 });

@@ -36,7 +36,11 @@ export class PresenceService {
     this.ttlMs = config.PRESENCE_TTL_S * 1000;
   }
 
-  /** A connection opened or heartbeated. */
+  /**
+   * A connection opened or heartbeated. Online is announced when the user had no connection at all:
+   * a heartbeat a little late (its connection expired, but no lapse check has purged it and
+   * announced offline yet) goes on without an announcement, as if it had been in time.
+   */
   async beat(userId: string, connectionId: string): Promise<void> {
     const before = await this.connections.add(key(userId), connectionId, this.ttlMs);
     if (before === 0) await this.announce(userId, 'online');

@@ -31,9 +31,10 @@ export class TypingService implements OnApplicationShutdown {
 
   async start(user: AuthUser, conversationId: string): Promise<void> {
     const participantIds = await this.participantsOrNotFound(conversationId, user.id);
-    const deadline = this.clock.now().getTime() + this.ttlMs;
+    const now = this.clock.now().getTime();
+    const deadline = now + this.ttlMs;
     const k = key(conversationId, user.id);
-    const started = await this.deadlines.set(k, deadline);
+    const started = await this.deadlines.set(k, deadline, now);
     this.schedule(conversationId, user.id, deadline);
     if (started)
       this.events.emit('typing.changed', { conversationId, userId: user.id, isTyping: true, participantIds });

@@ -57,6 +57,8 @@ export class ChatGateway
   private readonly local = new Map<string, Set<AuthedSocket>>();
   private readonly lastBeat = new WeakMap<AuthedSocket, number>();
   private readonly cancelExpiry = new WeakMap<AuthedSocket, () => void>();
+  /** Disconnects whose presence change (an `offline` to announce) is still on its way. */
+  private readonly leaving = new Set<Promise<void>>();
   private readonly refusedInARow = new WeakMap<AuthedSocket, number>();
   private lapseTimer: NodeJS.Timeout | undefined;
   private server: ChatServer | undefined;
@@ -163,9 +165,12 @@ export class ChatGateway
     const mine = this.local.get(userId);
     mine?.delete(socket);
     if (mine && !mine.size) this.local.delete(userId);
-    await this.presence
+    const left = this.presence
       .disconnected(userId, socket.id)
       .catch((err: unknown) => this.warn('presence on disconnect', err));
+    this.leaving.add(left);
+    await left;
+    this.leaving.delete(left);
   }
 
   /** Runs one client event and answers its ack (if the client asked for one), whatever happens. */
@@ -263,7 +268,9 @@ export class ChatGateway
   /**
    * Graceful shutdown (SIGTERM): refuse new client events, let those in flight finish (their acks
    * go out), then tell every local connection why and close it, so that clients reconnect to
-   * another instance and recover with `after=`.
+   * another instance and recover with `after=`. The presence changes those closes make (`offline`
+   * for users who had no other connection) go out before the database and Redis close: nobody else
+   * would announce them, the connections being removed.
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
@@ -274,6 +281,8 @@ export class ChatGateway
     server.local.emit('session:end', { reason: 'server_shutdown' });
     await new Promise((r) => setTimeout(r, 50));
     server.local.disconnectSockets(true);
+    const left = Promise.allSettled([...this.leaving]).then(() => this.fanout.settled());
+    await Promise.race([left, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
   }
 
   onApplicationShutdown(): void {

@@ -31,6 +31,8 @@ export const userRoom = (userId: string) => `user:${userId}`;
 export class Fanout implements OnModuleInit {
   private readonly logger = new Logger(Fanout.name);
   private server: ChatServer | undefined;
+  /** Fan-outs in progress (`background`). */
+  private readonly pending = new Set<Promise<void>>();
   /** Presence changes come in storms (connects, disconnects): one contacts query per event-loop turn. */
   private readonly contacts = new BatchLoader<string, string[]>(
     (ids) => this.conversationRepo.contactsOfMany(ids),
@@ -156,8 +158,17 @@ export class Fanout implements OnModuleInit {
   }
 
   private background(what: string, work: Promise<unknown>): void {
-    work.catch((err: unknown) =>
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err), what }, 'fan-out failed'),
+    const done = work.then(
+      () => undefined,
+      (err: unknown) =>
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err), what }, 'fan-out failed'),
     );
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
+  }
+
+  /** When every fan-out started so far has finished (a graceful shutdown waits for it). */
+  async settled(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 }

@@ -7,8 +7,12 @@ import { redisScript } from './redis-script';
  * whichever instance it runs on.
  */
 export abstract class Deadlines {
-  /** Sets (or extends) the flag until `deadlineMs`; true if it was not set before. */
-  abstract set(key: string, deadlineMs: number): Promise<boolean>;
+  /**
+   * Sets (or extends) the flag until `deadlineMs`; true if it was not set before, or only with a
+   * deadline already passed at `nowMs` (its end never announced: the instance that would have
+   * announced it died): either way a new start.
+   */
+  abstract set(key: string, deadlineMs: number, nowMs: number): Promise<boolean>;
   /** The flag's deadline, or undefined when it is not set. */
   abstract get(key: string): Promise<number | undefined>;
   /** Clears the flag; true if it was set. */
@@ -21,9 +25,10 @@ export abstract class Deadlines {
 const GRACE_MS = 60_000;
 
 const SET = `
-local existed = redis.call('EXISTS', KEYS[1])
+local v = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return existed`;
+if v and tonumber(v) > tonumber(ARGV[3]) then return 1 end
+return 0`;
 
 const CLEAR_IF_DUE = `
 local v = redis.call('GET', KEYS[1])
@@ -46,9 +51,9 @@ export class RedisDeadlines extends Deadlines {
     this.clearIfDueScript = redisScript(redis, 'chatDeadlineClearIfDue', 1, CLEAR_IF_DUE);
   }
 
-  async set(key: string, deadlineMs: number): Promise<boolean> {
-    const ttl = Math.max(1, deadlineMs - Date.now()) + GRACE_MS;
-    return Number(await this.setScript(this.prefix + key, deadlineMs, ttl)) === 0;
+  async set(key: string, deadlineMs: number, nowMs: number): Promise<boolean> {
+    const ttl = Math.max(1, deadlineMs - nowMs) + GRACE_MS;
+    return Number(await this.setScript(this.prefix + key, deadlineMs, ttl, nowMs)) === 0;
   }
 
   async get(key: string): Promise<number | undefined> {
@@ -68,10 +73,10 @@ export class RedisDeadlines extends Deadlines {
 export class MemoryDeadlines extends Deadlines {
   private readonly flags = new Map<string, number>();
 
-  async set(key: string, deadlineMs: number): Promise<boolean> {
-    const existed = this.flags.has(key);
+  async set(key: string, deadlineMs: number, nowMs: number): Promise<boolean> {
+    const before = this.flags.get(key);
     this.flags.set(key, deadlineMs);
-    return !existed;
+    return before === undefined || before <= nowMs;
   }
 
   async get(key: string): Promise<number | undefined> {

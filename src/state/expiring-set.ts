@@ -7,7 +7,11 @@ import { redisScript } from './redis-script';
  * caller that takes a set from empty to non-empty (or back) is the one that announces it.
  */
 export abstract class ExpiringSet {
-  /** Adds or refreshes `member` until now + ttl; returns the live size before. */
+  /**
+   * Adds or refreshes `member` until now + ttl (and drops expired members); returns the size before,
+   * counting the expired members nobody had purged yet: whoever purges a set empty announces it, so
+   * those were never announced gone, and a set that had them goes on rather than starts again.
+   */
   abstract add(key: string, member: string, ttlMs: number): Promise<number>;
   /**
    * Removes `member` (and drops expired members); returns how many members this took out and the
@@ -34,8 +38,8 @@ export abstract class ExpiringSet {
 
 /** KEYS: the set, the index. The TTL is the same for every add of a set: its latest add's expiry is the set's. */
 const ADD = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local before = redis.call('ZCARD', KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
@@ -189,8 +193,8 @@ export class MemoryExpiringSet extends ExpiringSet {
   }
 
   async add(key: string, member: string, ttlMs: number): Promise<number> {
+    const before = this.sets.get(key)?.size ?? 0;
     const { set } = this.live(key);
-    const before = set.size;
     set.set(member, this.now() + ttlMs);
     this.sets.set(key, set);
     return before;

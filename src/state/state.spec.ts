@@ -226,13 +226,17 @@ describe('MemoryExpiringSet', () => {
     assert.deepEqual(await s.purge('k'), { removed: 0, size: 0 });
   });
 
-  it('does not count expired members: an add after they lapsed sees an empty set, a remove drops them', async () => {
+  it('an add counts expired members nobody purged (never announced gone), and drops them; after a purge it starts from empty; a remove drops them', async () => {
     const clock = manualClock();
     const s = new MemoryExpiringSet(clock.now);
     await s.add('k', 'a', 1000);
     await s.add('k', 'b', 1000);
     clock.at(1500);
-    assert.equal(await s.add('k', 'c', 1000), 0, 'a and b lapsed: c takes the set from empty');
+    assert.equal(await s.add('k', 'c', 1000), 2, 'a and b lapsed unpurged: the set goes on');
+    assert.deepEqual(await s.purge('k'), { removed: 0, size: 1 }, 'the add dropped them');
+    clock.at(2600);
+    assert.deepEqual(await s.purge('k'), { removed: 1, size: 0 });
+    assert.equal(await s.add('k', 'd', 1000), 0, 'purged (announced gone): d takes the set from empty');
     clock.at(3000);
     await s.add('k2', 'x', 1000);
     clock.at(3100);
@@ -259,15 +263,16 @@ describe('MemoryDeadlines', () => {
   it('set reports whether the flag is new, get reads the latest deadline', async () => {
     const d = new MemoryDeadlines();
     assert.equal(await d.get('t'), undefined);
-    assert.equal(await d.set('t', 1000), true);
+    assert.equal(await d.set('t', 1000, 0), true);
     assert.equal(await d.get('t'), 1000);
-    assert.equal(await d.set('t', 2000), false, 'extending is not a new start');
+    assert.equal(await d.set('t', 2000, 0), false, 'extending is not a new start');
     assert.equal(await d.get('t'), 2000);
+    assert.equal(await d.set('t', 9000, 2500), true, 'its deadline passed unannounced: a new start');
   });
 
   it('clearIfDue clears only once the deadline has passed, and only for one caller', async () => {
     const d = new MemoryDeadlines();
-    await d.set('t', 1000);
+    await d.set('t', 1000, 0);
     assert.equal(await d.clearIfDue('t', 999), false);
     assert.equal(await d.get('t'), 1000, 'not due: left alone');
     const results = await Promise.all([
@@ -286,8 +291,8 @@ describe('MemoryDeadlines', () => {
 
   it('a renewal moves the deadline so an earlier expiry check does nothing', async () => {
     const d = new MemoryDeadlines();
-    await d.set('t', 1000);
-    await d.set('t', 3000);
+    await d.set('t', 1000, 0);
+    await d.set('t', 3000, 0);
     assert.equal(await d.clearIfDue('t', 1500), false);
     assert.equal(await d.clearIfDue('t', 3000), true);
   });
@@ -295,9 +300,9 @@ describe('MemoryDeadlines', () => {
   it('clear reports whether the flag was set', async () => {
     const d = new MemoryDeadlines();
     assert.equal(await d.clear('t'), false);
-    await d.set('t', 1000);
+    await d.set('t', 1000, 0);
     assert.equal(await d.clear('t'), true);
     assert.equal(await d.clear('t'), false);
-    assert.equal(await d.set('t', 1000), true, 'after a clear, a set is a new start');
+    assert.equal(await d.set('t', 1000, 0), true, 'after a clear, a set is a new start');
   });
 });
