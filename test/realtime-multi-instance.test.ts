@@ -372,6 +372,25 @@ describe('realtime across two instances (Redis)', () => {
     }
   });
 
+  it('a typing:start on an instance that then shuts down still ends by itself, announced by another instance', async () => {
+    const C = await world.start({ TYPING_TTL_S: '1', PRESENCE_TTL_S: '2' });
+    const [alice, bob] = users('alice', 'bob');
+    const conv = await direct(B, alice!, bob!);
+    const b = await device(B, bob!);
+    const a = await device(C, alice!);
+    devices.splice(devices.indexOf(a), 1); // its instance closes it: not a drop to report
+    try {
+      assert.equal((await emitAck(a.socket, 'typing:start', { conversationId: conv })).ok, true);
+      await waitEvent(b, 'typing', (p) => p.userId === alice && p.isTyping === true);
+      await C.close(); // before the deadline: its timer goes with it
+      await waitEvent(b, 'typing', (p) => p.userId === alice && p.isTyping === false);
+      assert.equal(got(b, 'typing', (p) => p.userId === alice && p.isTyping === false).length, 1);
+    } finally {
+      a.stopBeating();
+      a.socket.close();
+    }
+  });
+
   it('a user whose connections were on a dead instance is announced offline by another instance', async () => {
     const [ghost, bob] = users('ghost', 'bob');
     await direct(A, ghost!, bob!);

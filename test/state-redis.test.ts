@@ -384,6 +384,30 @@ describe('Redis-backed state', () => {
       assert.equal(await d.set(k, t + 25_000, t + 2), false, 'a renewal');
     });
 
+    it('clearOverdue hands each flag left overdue to one caller, and skips renewed and cleared ones', async () => {
+      const p = `${prefix}dlo${randomBytes(2).toString('hex')}:`;
+      const a = new RedisDeadlines(redis, p);
+      const b = new RedisDeadlines(connect(), p);
+      const now = Date.now();
+      await a.set('left', now + 1000, now); // its instance goes away
+      await a.set('renewed', now + 1000, now);
+      await b.set('renewed', now + 60_000, now); // renewed on the other instance
+      await a.set('stopped', now + 1000, now);
+      await a.clear('stopped'); // typing:stop
+      await a.set('recent', now + 4000, now); // overdue, but not by olderThanMs yet
+      const later = now + 5000;
+      const [one, two] = await Promise.all([
+        a.clearOverdue(later, 2000, 100),
+        b.clearOverdue(later, 2000, 100),
+      ]);
+      assert.deepEqual([...one!, ...two!], ['left'], 'to one caller only');
+      assert.equal(await a.get('left'), undefined);
+      assert.equal(await a.get('renewed'), now + 60_000);
+      assert.deepEqual(await b.clearOverdue(now + 7000, 2000, 100), ['recent']);
+      assert.deepEqual(await b.clearOverdue(now + 70_000, 2000, 100), ['renewed']);
+      assert.equal(await redis.zcard(`${p}deadlines`), 0, 'the index is left empty');
+    });
+
     it('clear reports whether the flag was set', async () => {
       const d = new RedisDeadlines(redis, prefix + 'dl:');
       const k = `t${randomBytes(3).toString('hex')}`;

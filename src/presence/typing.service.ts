@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { AuthUser } from '../auth/token-verifier';
 import { Clock } from '../common/clock';
 import { DomainEvents } from '../common/domain-events';
@@ -8,16 +8,22 @@ import type { AppConfig } from '../config/env';
 import { ConversationRepository } from '../conversations/conversation.repository';
 import { Deadlines } from '../state/deadlines';
 
+/** How long past its deadline a typing flag is left to the timer of the instance that set it. */
+const OVERDUE_MS = 2000;
+
 /**
  * Typing indicators (CONTRACT §4): a `typing:start` holds for TYPING_TTL_S unless renewed, then
  * ends by itself with an `isTyping: false`. The deadline lives in shared state, so a renewal on
  * another instance (the user's other device) keeps it alive, and exactly one instance announces the end.
+ * The instance that takes a start times it; if that instance goes away (stopped, crashed) before
+ * the deadline, another one finds the flag overdue (every max(1 s, TTL/2)) and announces the end.
  */
 @Injectable()
-export class TypingService implements OnApplicationShutdown {
+export class TypingService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(TypingService.name);
   private readonly ttlMs: number;
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deadlines: Deadlines,
@@ -88,7 +94,30 @@ export class TypingService implements OnApplicationShutdown {
     this.events.emit('typing.changed', { conversationId, userId, isTyping: false, participantIds });
   }
 
+  onModuleInit(): void {
+    this.sweepTimer = setInterval(
+      () =>
+        this.endOverdue().catch((err: unknown) =>
+          this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'typing sweep failed'),
+        ),
+      Math.max(1000, this.ttlMs / 2),
+    );
+    this.sweepTimer.unref();
+  }
+
+  /** Announces the end of the typing flags other instances set and left overdue (they went away). */
+  async endOverdue(): Promise<void> {
+    const overdue = await this.deadlines.clearOverdue(this.clock.now().getTime(), OVERDUE_MS, 100);
+    for (const k of overdue) {
+      const [, conversationId, userId] = /^typing:([^:]+):(.+)$/.exec(k) ?? [];
+      if (!conversationId || !userId) continue;
+      const participantIds = await this.conversations.participantIds(conversationId);
+      this.events.emit('typing.changed', { conversationId, userId, isTyping: false, participantIds });
+    }
+  }
+
   onApplicationShutdown(): void {
+    clearInterval(this.sweepTimer);
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
   }
