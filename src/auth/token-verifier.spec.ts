@@ -3,7 +3,7 @@ import { createHmac, createSecretKey, generateKeyPairSync, type KeyObject } from
 import { describe, it } from 'node:test';
 import { SignJWT, type JWTPayload } from 'jose';
 import { AppError } from '../common/errors';
-import { bearerToken, TokenVerifier } from './token-verifier';
+import { bearerToken, NBF_TOLERANCE_S, TokenVerifier } from './token-verifier';
 
 const SECRET = 'unit-test-secret-0123456789abcdef';
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -141,6 +141,17 @@ describe('TokenVerifier', () => {
       await refused(rs, await sign({ alg: 'RS256', exp: now() - 5 }), /expired/i);
     });
 
+    it("a token whose nbf is more than NBF_TOLERANCE_S ahead; one less far ahead is taken (the issuer's clock)", async () => {
+      for (const v of [hs, rs]) {
+        const alg = v === rs ? 'RS256' : 'HS256';
+        const soon = await sign({ alg, claims: { nbf: now() + 30 } });
+        assert.equal((await v.verify(soon)).id, 'alice', `${alg}: nbf 30 s ahead`);
+        await refused(v, await sign({ alg, claims: { nbf: now() + NBF_TOLERANCE_S + 30 } }), /nbf/);
+        // The tolerance is not lent to exp.
+        await refused(v, await sign({ alg, exp: now() - 1 }), /expired/i);
+      }
+    });
+
     it('a token without exp', async () => {
       await refused(hs, await sign({ exp: null }), /exp/);
     });
@@ -264,7 +275,8 @@ describe('TokenVerifier: the synchronous HS256 path answers as jose does', () =>
       ['no sub', rawHs256({ alg: 'HS256' }, { exp: now() + 600 })],
       ['sub not a user id', rawHs256({ alg: 'HS256' }, { ...good, sub: 'a b' })],
       ['sub a number', rawHs256({ alg: 'HS256' }, { ...good, sub: 42 })],
-      ['nbf in the future', rawHs256({ alg: 'HS256' }, { ...good, nbf: now() + 60 })],
+      ['nbf in the future', rawHs256({ alg: 'HS256' }, { ...good, nbf: now() + 120 })],
+      ['nbf a little ahead', rawHs256({ alg: 'HS256' }, { ...good, nbf: now() + 20 })],
       ['nbf now', rawHs256({ alg: 'HS256' }, { ...good, nbf: now() })],
       ['nbf a string', rawHs256({ alg: 'HS256' }, { ...good, nbf: 'soon' })],
       ['iat a string', rawHs256({ alg: 'HS256' }, { ...good, iat: 'then' })],

@@ -21,6 +21,13 @@ export interface VerifierOptions {
 const USER_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /**
+ * A token whose `nbf` is at most this far in the future is taken: the issuer's clock may be a little
+ * ahead of ours, and a token used as soon as it is issued must not be refused for that. `exp` has no
+ * such allowance (a token is never taken after it expired, and sockets are closed at `exp`).
+ */
+export const NBF_TOLERANCE_S = 60;
+
+/**
  * Verifies bearer tokens (CONTRACT §1). The accepted algorithms follow from the configured keys,
  * never from the token: HS256 only with a secret, RS256/ES256 only with a public key, so
  * `alg: none` and HS256-signed-with-the-public-key are refused.
@@ -44,6 +51,8 @@ export class TokenVerifier {
     this.options = {
       algorithms: [...this.keys.keys()],
       requiredClaims: ['exp', 'sub'],
+      // jose applies it to exp as well: exp is checked again, strictly, after it (verify).
+      clockTolerance: NBF_TOLERANCE_S,
       ...(opts.issuer ? { issuer: opts.issuer } : {}),
       ...(opts.audience ? { audience: opts.audience } : {}),
     };
@@ -65,6 +74,8 @@ export class TokenVerifier {
         },
         this.options,
       );
+      if (typeof payload.exp === 'number' && payload.exp <= Math.floor(Date.now() / 1000))
+        throw unauthenticated('Token expired');
       return userOf(payload);
     } catch (err) {
       if (err instanceof AppError) throw err;
@@ -77,8 +88,8 @@ export class TokenVerifier {
    * was a fifth of the service's CPU in a connect storm, BENCHMARKS.md). Takes only the plain
    * case, a compact token whose header is `{ alg: "HS256" }` (and `typ`, `kid`) with no `crit` or
    * `b64`; anything else returns undefined and goes to jose. The claims are checked as jose checks
-   * them with the same options (required `exp` and `sub`, `iss`, `aud`, `nbf`, `iat`, no clock
-   * tolerance) and refused with the same reasons; token-verifier.spec.ts compares the two case by case.
+   * them with the same options (required `exp` and `sub`, `iss`, `aud`, `nbf` with NBF_TOLERANCE_S,
+   * `iat`) and refused with the same reasons; token-verifier.spec.ts compares the two case by case.
    */
   private verifyHs256(token: string, key: KeyObject): AuthUser | undefined {
     const parts = token.split('.');
@@ -113,7 +124,7 @@ export class TokenVerifier {
     const now = Math.floor(Date.now() / 1000);
     if (payload.iat !== undefined && typeof payload.iat !== 'number')
       throw unauthenticated('Token claim invalid: iat');
-    if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > now))
+    if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > now + NBF_TOLERANCE_S))
       throw unauthenticated('Token claim invalid: nbf');
     if (typeof payload.exp !== 'number') throw unauthenticated('Token claim invalid: exp');
     if (payload.exp <= now) throw unauthenticated('Token expired');
