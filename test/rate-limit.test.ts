@@ -163,6 +163,27 @@ describe('rate limits (two instances, Redis)', () => {
     assert.equal(fromPeer.ok, true, JSON.stringify(fromPeer));
   });
 
+  it('a connection flooding typing, reads or heartbeats gets RATE_LIMITED past 100 of one kind per 10 s, stays connected, and can send the others', async () => {
+    const [alice, bob] = users('alice', 'bob');
+    const conv = await direct(alice!, bob!);
+    const s = await connect(a, alice!);
+    const acks = await Promise.all(
+      Array.from({ length: 105 }, () => emitAck(s, 'typing:start', { conversationId: conv })),
+    );
+    const refused = acks.filter((x) => !x.ok);
+    assert.equal(acks.filter((x) => x.ok).length, 100, JSON.stringify(refused[0]));
+    assert.equal(refused.length, 5);
+    for (const r of refused) {
+      assert.equal(r.error.code, 'RATE_LIMITED');
+      assert.ok(r.error.retryAfterS >= 1 && r.error.retryAfterS <= 10, JSON.stringify(r));
+    }
+    assert.equal(s.connected, true);
+    assert.equal((await emitAck(s, 'presence:heartbeat', {})).ok, true, 'another kind is counted apart');
+    assert.equal((await emitAck(s, 'conversation:read', { conversationId: conv, seq: 0 })).ok, true);
+    const other = await connect(a, alice!);
+    assert.equal((await emitAck(other, 'typing:start', { conversationId: conv })).ok, true, 'per connection');
+  });
+
   it('REST: the 4th request within the window is 429 RATE_LIMITED with the error shape and a Retry-After header, across instances', async () => {
     const [caller, other] = users('caller', 'other');
     const auth = await token(caller!);

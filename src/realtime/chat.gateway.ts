@@ -28,6 +28,14 @@ import { HeartbeatEvent, ReadEvent, SendMessageEvent, TypingEvent, validatePaylo
  */
 const PRESENCE_QUERIES = { limit: 30, windowMs: 10_000 };
 
+/**
+ * `conversation:read`, `typing:*` and `presence:heartbeat`: each connection may send this many of
+ * each per window (fixed, in process: these events are cheap, but each costs a query or a Redis
+ * call, and a client gone wild must not make them unbounded). Far above what a client needs
+ * (a heartbeat every 20 s, a typing renewal every 3 s, a read per message shown).
+ */
+const LIGHT_EVENTS = { limit: 100, windowMs: 10_000 };
+
 /** How long shutdown waits for client events in flight (sends waiting for the database). */
 const SHUTDOWN_DRAIN_MS = 10_000;
 
@@ -60,6 +68,8 @@ export class ChatGateway
   /** Disconnects whose presence change (an `offline` to announce) is still on its way. */
   private readonly leaving = new Set<Promise<void>>();
   private readonly refusedInARow = new WeakMap<AuthedSocket, number>();
+  /** Per connection, per light event: its count in the current window (`LIGHT_EVENTS`). */
+  private readonly lightCounts = new WeakMap<AuthedSocket, Map<string, { from: number; count: number }>>();
   private lapseTimer: NodeJS.Timeout | undefined;
   private server: ChatServer | undefined;
   /** Shutting down: client events are refused, those in flight finish and are acked. */
@@ -80,20 +90,24 @@ export class ChatGateway
       return message;
     },
     'conversation:read': async (socket, payload) => {
+      this.meterLight(socket, 'conversation:read');
       const input = await validatePayload(ReadEvent, payload);
       return this.messages.markRead(socket.data.user, input.conversationId, input.seq);
     },
     'typing:start': async (socket, payload) => {
+      this.meterLight(socket, 'typing:start');
       const input = await validatePayload(TypingEvent, payload);
       await this.typing.start(socket.data.user, input.conversationId);
       return {};
     },
     'typing:stop': async (socket, payload) => {
+      this.meterLight(socket, 'typing:stop');
       const input = await validatePayload(TypingEvent, payload);
       await this.typing.stop(socket.data.user, input.conversationId);
       return {};
     },
     'presence:heartbeat': async (socket, payload) => {
+      this.meterLight(socket, 'presence:heartbeat');
       await validatePayload(HeartbeatEvent, payload);
       this.lastBeat.set(socket, Date.now());
       await this.presence.beat(socket.data.user.id, socket.id);
@@ -217,6 +231,19 @@ export class ChatGateway
    * The per-user sliding window on `message:send`, shared by all the user's connections and instances.
    * A connection that keeps sending far past the limit is disconnected.
    */
+  /** Counts a light event of the connection (`LIGHT_EVENTS`); past the limit, RATE_LIMITED. */
+  private meterLight(socket: AuthedSocket, event: string): void {
+    const now = Date.now();
+    let counts = this.lightCounts.get(socket);
+    if (!counts) this.lightCounts.set(socket, (counts = new Map()));
+    let window = counts.get(event);
+    if (!window || now - window.from >= LIGHT_EVENTS.windowMs)
+      counts.set(event, (window = { from: now, count: 0 }));
+    if (++window.count <= LIGHT_EVENTS.limit) return;
+    this.metrics.rateLimited.inc({ scope: 'socket' });
+    throw rateLimited(`Too many ${event} events, slow down`, window.from + LIGHT_EVENTS.windowMs - now);
+  }
+
   private async meterSend(socket: AuthedSocket): Promise<void> {
     const { MESSAGE_RATE_LIMIT: limit, MESSAGE_RATE_WINDOW_S: windowS } = this.config;
     const verdict = await this.limiter.hit(`msg:${socket.data.user.id}`, limit, windowS * 1000);
