@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { PresenceService } from '../src/presence/presence.service';
 import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
-import { until } from './support/processes';
+import { sleep, until } from './support/processes';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -162,6 +162,30 @@ describe('presence (one instance, PRESENCE_TTL_S=2)', () => {
       }
     } finally {
       clearInterval(timer);
+    }
+  });
+
+  it('a silent connection that stays open is lapse-checked once, not at every tick; a heartbeat starts a new lapse', async () => {
+    const [alice, bob] = users('alice', 'bob');
+    await direct(alice!, bob!);
+    const b1 = await device(bob!);
+    const presence = app.app.get(PresenceService);
+    const checks: string[] = [];
+    const checkLapsed = presence.checkLapsed.bind(presence);
+    presence.checkLapsed = (userId, olderThanMs) => {
+      if (userId === alice) checks.push(userId);
+      return checkLapsed(userId, olderThanMs);
+    };
+    try {
+      const a1 = await device(alice!, false);
+      await waitStatus(b1, alice!, 'offline', 1, 15_000);
+      await sleep(3_500); // three more lapse ticks (every max(1 s, TTL/3))
+      assert.equal(checks.length, 1, 'one check for the lapse');
+      await emitAck(a1.socket, 'presence:heartbeat', {});
+      await waitStatus(b1, alice!, 'offline', 2, 15_000);
+      assert.equal(checks.length, 2, 'and one for the next');
+    } finally {
+      presence.checkLapsed = checkLapsed;
     }
   });
 

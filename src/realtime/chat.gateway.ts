@@ -64,6 +64,8 @@ export class ChatGateway
   /** This instance's connections, by user: for the heartbeat-lapse check. */
   private readonly local = new Map<string, Set<AuthedSocket>>();
   private readonly lastBeat = new WeakMap<AuthedSocket, number>();
+  /** Users whose lapse was checked, with their newest heartbeat then (`checkLapsedHeartbeats`). */
+  private readonly lapseChecked = new Map<string, number>();
   private readonly cancelExpiry = new WeakMap<AuthedSocket, () => void>();
   /** Disconnects whose presence change (an `offline` to announce) is still on its way. */
   private readonly leaving = new Set<Promise<void>>();
@@ -178,7 +180,10 @@ export class ChatGateway
     if (!userId) return;
     const mine = this.local.get(userId);
     mine?.delete(socket);
-    if (mine && !mine.size) this.local.delete(userId);
+    if (mine && !mine.size) {
+      this.local.delete(userId);
+      this.lapseChecked.delete(userId);
+    }
     const left = this.presence
       .disconnected(userId, socket.id)
       .catch((err: unknown) => this.warn('presence on disconnect', err));
@@ -274,13 +279,19 @@ export class ChatGateway
     return error;
   }
 
-  /** Users none of whose connections here heartbeated within the TTL may have gone offline. */
+  /**
+   * Users none of whose connections here heartbeated within the TTL may have gone offline: each is
+   * checked once per lapse (not again at every tick while their silent connections stay open; a
+   * heartbeat starts a new one). What a check misses, the sweep finds.
+   */
   private checkLapsedHeartbeats(): void {
     const deadline = Date.now() - this.config.PRESENCE_TTL_S * 1000;
     for (const [userId, sockets] of this.local) {
-      const lapsed = [...sockets].every((s) => (this.lastBeat.get(s) ?? 0) < deadline);
-      if (lapsed)
-        this.presence.checkLapsed(userId).catch((err: unknown) => this.warn('presence lapse check', err));
+      let newest = 0;
+      for (const s of sockets) newest = Math.max(newest, this.lastBeat.get(s) ?? 0);
+      if (newest >= deadline || this.lapseChecked.get(userId) === newest) continue;
+      this.lapseChecked.set(userId, newest);
+      this.presence.checkLapsed(userId).catch((err: unknown) => this.warn('presence lapse check', err));
     }
     this.presence.sweepExpired().catch((err: unknown) => this.warn('presence sweep', err));
   }
