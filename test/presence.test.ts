@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { PresenceService } from '../src/presence/presence.service';
 import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
-import { sleep, until } from './support/processes';
+import { until } from './support/processes';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
