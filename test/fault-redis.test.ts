@@ -194,6 +194,38 @@ describe('fault injection: Redis killed and restarted under two instances', () =
   });
 });
 
+describe('fault injection: Redis stalls (the connection stays open, nothing is answered)', () => {
+  it('REST still answers, on in-process state, each Redis call failing after REDIS_COMMAND_TIMEOUT_MS', async () => {
+    const world = await testWorld();
+    const redis = await RedisServer.start();
+    try {
+      const app = await world.start({ REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '300' });
+      const [alice, bob] = [`stall-a.${Date.now()}`, `stall-b.${Date.now()}`];
+      const created = await http(app.url, 'POST', '/conversations', {
+        token: await token(alice),
+        body: { type: 'direct', participantIds: [bob] },
+      });
+      assert.equal(created.status, 201);
+      redis.pause();
+      // Before: the rate limiter's call never came back, nor did the request.
+      const answer = await Promise.race([
+        http(app.url, 'GET', '/conversations', { token: await token(alice) }).then((r) => r.status),
+        sleep(20_000).then(() => 'no answer'),
+      ]);
+      assert.equal(answer, 200);
+      const sent = await http(app.url, 'POST', `/conversations/${created.body.id}/messages`, {
+        token: await token(alice),
+        body: { clientMessageId: randomUUID(), content: { text: 'still here' } },
+      });
+      assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    } finally {
+      redis.resume();
+      await world.close();
+      await redis.stop();
+    }
+  });
+});
+
 describe('fault injection: instances started while Redis is down', () => {
   let world: Awaited<ReturnType<typeof testWorld>>;
   let redis: RedisServer;

@@ -54,6 +54,7 @@ const schema = z.object({
   REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
   REDIS_SENTINEL_PASSWORD: optionalString,
   REDIS_CLUSTER: bool.default(false),
+  REDIS_COMMAND_TIMEOUT_MS: int(0, 60_000, 1000),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,64}$/)

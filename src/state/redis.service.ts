@@ -111,10 +111,17 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private connect(name: string, enableOfflineQueue = true, maxRetriesPerRequest: number | null = 2): Redis {
+    const subscriber = maxRetriesPerRequest === null;
     const plan = redisConnectionPlan(this.config, {
       connectionName: `chat-${name}`,
       enableOfflineQueue,
       maxRetriesPerRequest,
+      // A Redis that holds the connection but stops answering (stalled, paused, overloaded) fails a
+      // command after this long instead of never: callers fall back to process memory (fallback.ts)
+      // and requests are answered. Not for subscriber connections: SUBSCRIBE waits for Redis.
+      ...(!subscriber && this.config.REDIS_COMMAND_TIMEOUT_MS > 0
+        ? { commandTimeout: this.config.REDIS_COMMAND_TIMEOUT_MS }
+        : {}),
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000) + Math.floor(Math.random() * 100),
     })!;
     // A Cluster speaks the same commands (scripts, pub/sub, pipelines within a slot) as one server.

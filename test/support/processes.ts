@@ -87,6 +87,16 @@ export class RedisServer {
     return server;
   }
 
+  /** Freezes it (SIGSTOP): connections stay open and nothing is answered, as with a stalled server. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Starts it (again) on the same port and waits until it answers (itself, not another server on that port). */
   async restart(): Promise<void> {
     if (this.child) throw new Error('redis-server is already running');
