@@ -52,6 +52,7 @@ describe('loadConfig', () => {
     assert.equal(c.REDIS_SENTINEL_NAME, 'mymaster');
     assert.equal(c.REDIS_SENTINEL_PASSWORD, undefined);
     assert.equal(c.REDIS_CLUSTER, false);
+    assert.equal(c.REDIS_COMMAND_TIMEOUT_MS, 1000);
     assert.equal(c.JWT_SECRET, undefined);
     assert.equal(c.JWT_PUBLIC_KEY, undefined);
     assert.equal(c.JWT_ISSUER, undefined);
@@ -98,6 +99,7 @@ describe('loadConfig', () => {
       REDIS_SENTINEL_NAME: 'chat-master',
       REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
       REDIS_CLUSTER: 'false',
+      REDIS_COMMAND_TIMEOUT_MS: '250',
       JWT_SECRET: 'some-secret',
       JWT_PUBLIC_KEY: PUBLIC_KEY_PEM,
       JWT_ISSUER: 'https://id.example.com',
@@ -149,6 +151,7 @@ describe('loadConfig', () => {
         REDIS_SENTINEL_NAME: c.REDIS_SENTINEL_NAME,
         REDIS_SENTINEL_PASSWORD: c.REDIS_SENTINEL_PASSWORD,
         REDIS_CLUSTER: c.REDIS_CLUSTER,
+        REDIS_COMMAND_TIMEOUT_MS: c.REDIS_COMMAND_TIMEOUT_MS,
         JWT_SECRET: c.JWT_SECRET,
         JWT_PUBLIC_KEY: c.JWT_PUBLIC_KEY,
         JWT_ISSUER: c.JWT_ISSUER,
@@ -191,6 +194,7 @@ describe('loadConfig', () => {
         REDIS_SENTINEL_NAME: 'chat-master',
         REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
         REDIS_CLUSTER: false,
+        REDIS_COMMAND_TIMEOUT_MS: 250,
         JWT_SECRET: 'some-secret',
         JWT_PUBLIC_KEY: PUBLIC_KEY_PEM,
         JWT_ISSUER: 'https://id.example.com',
@@ -261,6 +265,7 @@ describe('loadConfig', () => {
     ['REDIS_SENTINELS', 'sentinel-without-port'],
     ['REDIS_SENTINELS', 'a:26379,b:99999'],
     ['REDIS_CLUSTER', 'yes'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '-1'],
     ['JWT_PUBLIC_KEY', 'not-a-pem'],
     ['MESSAGE_RATE_LIMIT', '0'],
     ['MESSAGE_RATE_WINDOW_S', 'abc'],

@@ -58,7 +58,8 @@ export class RedisSlidingWindow extends SlidingWindow {
 }
 
 export class MemorySlidingWindow extends SlidingWindow {
-  private readonly logs = new Map<string, number[]>();
+  /** Each key's hits, with the window they are counted in (keys of different limits differ). */
+  private readonly logs = new Map<string, { times: number[]; windowMs: number }>();
   private sweeps = 0;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -67,19 +68,20 @@ export class MemorySlidingWindow extends SlidingWindow {
 
   async hit(key: string, limit: number, windowMs: number): Promise<WindowVerdict> {
     const now = this.now();
-    const log = (this.logs.get(key) ?? []).filter((t) => t > now - windowMs);
-    if (++this.sweeps % 10_000 === 0) this.dropIdle(now, windowMs);
-    if (log.length < limit) {
-      log.push(now);
-      this.logs.set(key, log);
+    const times = (this.logs.get(key)?.times ?? []).filter((t) => t > now - windowMs);
+    if (++this.sweeps % 10_000 === 0) this.dropIdle(now);
+    if (times.length < limit) {
+      times.push(now);
+      this.logs.set(key, { times, windowMs });
       return { allowed: true, retryAfterMs: 0 };
     }
-    this.logs.set(key, log);
-    return { allowed: false, retryAfterMs: log[0]! + windowMs - now };
+    this.logs.set(key, { times, windowMs });
+    return { allowed: false, retryAfterMs: times[0]! + windowMs - now };
   }
 
-  private dropIdle(now: number, windowMs: number): void {
-    for (const [key, log] of this.logs)
-      if (!log.length || log[log.length - 1]! <= now - windowMs) this.logs.delete(key);
+  /** Forgets the keys with no hit left in their own window. */
+  private dropIdle(now: number): void {
+    for (const [key, { times, windowMs }] of this.logs)
+      if (!times.length || times[times.length - 1]! <= now - windowMs) this.logs.delete(key);
   }
 }

@@ -115,6 +115,16 @@ describe('MemorySlidingWindow', () => {
     assert.deepEqual(await w.hit('u1', 3, 1000), { allowed: false, retryAfterMs: 1 });
   });
 
+  it('keys of a longer window keep their hits through the idle clean-up that another, shorter limit triggers', async () => {
+    const clock = manualClock();
+    const w = new MemorySlidingWindow(clock.now);
+    for (let i = 0; i < 3; i++) assert.equal((await w.hit('rest:u1', 3, 60_000)).allowed, true);
+    clock.at(10_500);
+    // Enough hits of a 10 s limit to run the clean-up (every 10,000 hits).
+    for (let i = 0; i < 10_000; i++) await w.hit(`presence:u${i % 50}`, 1_000_000, 10_000);
+    assert.equal((await w.hit('rest:u1', 3, 60_000)).allowed, false, 'still within its 60 s window');
+  });
+
   it('slides: a slot frees when the oldest hit leaves the window, not when a fixed window resets', async () => {
     const clock = manualClock();
     const w = new MemorySlidingWindow(clock.now);
