@@ -7,6 +7,10 @@ export const PROFILE_CACHE_TTL_S = Symbol('PROFILE_CACHE_TTL_S');
 
 /** What the cache holds for an id the profile service does not know. */
 const UNKNOWN = '-';
+/** How long an unknown id stays cached (at most): it may be a user the service has not heard of yet. */
+const UNKNOWN_TTL_S = 30;
+/** Ids per call to the profile service: a larger set of misses is fetched in several batches at once. */
+export const PROFILE_BATCH_MAX = 100;
 
 /**
  * Profiles for display: cached (Redis or in process) with a TTL, the misses fetched in one batch,
@@ -31,18 +35,19 @@ export class ProfileService {
     const cached = await this.cache.getMany(unique.map(cacheKey)).catch(() => unique.map(() => null));
     const misses: string[] = [];
     unique.forEach((id, i) => {
-      const hit = cached[i];
-      if (hit === null || hit === undefined) misses.push(id);
-      else result.set(id, hit === UNKNOWN ? null : (JSON.parse(hit) as Profile));
+      const hit = cached[i] === UNKNOWN ? null : fromCache(cached[i]);
+      if (hit === undefined) misses.push(id);
+      else result.set(id, hit);
     });
     if (misses.length) {
       const waits = new Map<string, Promise<Map<string, Profile> | undefined>>();
       const fresh = misses.filter((id) => !this.inFlight.has(id));
-      if (fresh.length) {
-        const batch = this.fetchAndCache(fresh).finally(() =>
-          fresh.forEach((id) => this.inFlight.delete(id)),
+      for (let from = 0; from < fresh.length; from += PROFILE_BATCH_MAX) {
+        const chunk = fresh.slice(from, from + PROFILE_BATCH_MAX);
+        const batch = this.fetchAndCache(chunk).finally(() =>
+          chunk.forEach((id) => this.inFlight.delete(id)),
         );
-        for (const id of fresh) this.inFlight.set(id, batch);
+        for (const id of chunk) this.inFlight.set(id, batch);
       }
       for (const id of misses) waits.set(id, this.inFlight.get(id)!);
       for (const id of misses) result.set(id, (await waits.get(id))?.get(id) ?? null);
@@ -53,11 +58,17 @@ export class ProfileService {
   private async fetchAndCache(ids: string[]): Promise<Map<string, Profile> | undefined> {
     const fetched = await this.fetch(ids);
     if (fetched) {
-      const entries: [string, string][] = ids.map((id) => {
+      const known: [string, string][] = [];
+      const unknown: [string, string][] = [];
+      for (const id of ids) {
         const p = fetched.get(id);
-        return [cacheKey(id), p ? JSON.stringify(p) : UNKNOWN];
-      });
-      await this.cache.setMany(entries, this.ttlS).catch(() => undefined);
+        if (p) known.push([cacheKey(id), JSON.stringify(p)]);
+        else unknown.push([cacheKey(id), UNKNOWN]);
+      }
+      await Promise.all([
+        known.length && this.cache.setMany(known, this.ttlS),
+        unknown.length && this.cache.setMany(unknown, Math.min(this.ttlS, UNKNOWN_TTL_S)),
+      ]).catch(() => undefined);
     }
     return fetched;
   }
@@ -87,3 +98,18 @@ export class ProfileService {
 }
 
 const cacheKey = (id: string) => `profile:${id}`;
+
+/**
+ * A cached profile, or undefined when there is none or it cannot be read (written by another
+ * version, or damaged): then it is fetched again, never a failed list.
+ */
+function fromCache(value: string | null | undefined): Profile | undefined {
+  if (value === null || value === undefined) return undefined;
+  try {
+    const p = JSON.parse(value) as Partial<Profile> | null;
+    if (!p || typeof p.displayName !== 'string') return undefined;
+    return { displayName: p.displayName, avatarUrl: typeof p.avatarUrl === 'string' ? p.avatarUrl : null };
+  } catch {
+    return undefined;
+  }
+}
