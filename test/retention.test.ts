@@ -174,6 +174,20 @@ describe('retention', () => {
     await assertCountersExact(id, 'all expired');
   });
 
+  it('a retry of an expired message (same clientMessageId) gets its tombstone, not its text, before the sweep too', async () => {
+    const id = await group('ann', ['ben']);
+    const clientMessageId = randomUUID();
+    const body = { clientMessageId, content: { text: 'old secret' } };
+    const first = await call('ann', 'POST', `/conversations/${id}/messages`, body);
+    assert.equal(first.status, 201);
+    await age(id, [1], 100);
+    const retry = await call('ann', 'POST', `/conversations/${id}/messages`, body);
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.equal(retry.body.id, first.body.id);
+    assert.equal(retry.body.content, null);
+    assert.ok(retry.body.deletedAt, 'past retention: deleted');
+  });
+
   it('sweeps in batches: 1,200 expired messages, counters exact, all purged later', async () => {
     const id = await group('ann', ['ben', 'cat']);
     // Seeded directly: 1,200 old messages from ann and ben, counters set as the write paths would.

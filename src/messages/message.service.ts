@@ -314,8 +314,14 @@ export class MessageService {
   }
 
   /** The message a retry refers to; a clientMessageId reused for another conversation is a conflict. */
+  /**
+   * What a retry gets: the original message, or its tombstone once it is past retention (gone from
+   * every read path, so a retry does not bring its text back; the sweep tombstones it for good).
+   */
   private original(row: MessageRow, conversationId: string): Message {
     if (row.conversation_id !== conversationId) throw conflict();
+    const cutoff = this.retentionCutoff();
+    if (!row.deleted_at && row.created_at < cutoff) return toMessage({ ...row, deleted_at: cutoff });
     return toMessage(row);
   }
 
