@@ -224,9 +224,13 @@ describe('Redis-backed state', () => {
     it('add returns the live size before; remove what it took out and the live size after', async () => {
       const { set: s } = withClock();
       const k = `k${randomBytes(3).toString('hex')}`;
-      assert.equal(await s.add(k, 'a', MIN), 0);
-      assert.equal(await s.add(k, 'b', MIN), 1);
-      assert.equal(await s.add(k, 'a', MIN), 2, 'refreshing a member does not add it twice');
+      assert.deepEqual(await s.add(k, 'a', MIN), { before: 0, purged: 0 });
+      assert.deepEqual(await s.add(k, 'b', MIN), { before: 1, purged: 0 });
+      assert.deepEqual(
+        await s.add(k, 'a', MIN),
+        { before: 2, purged: 0 },
+        'refreshing a member does not add it twice',
+      );
       assert.deepEqual(await s.sizes([k, `${k}-other`]), [2, 0]);
       assert.deepEqual(await s.remove(k, 'a'), { removed: 1, size: 1 });
       assert.deepEqual(await s.remove(k, 'a'), { removed: 0, size: 1 });
@@ -305,18 +309,18 @@ describe('Redis-backed state', () => {
       assert.deepEqual(await s.purge(k), { removed: 1, size: 0 });
     });
 
-    it('an add counts expired members nobody purged (never announced gone); after a purge it starts from empty', async () => {
+    it('an add drops expired members and says how many (their end is its to announce), and counts only live ones before it', async () => {
       const { set: s, at } = withClock();
       const k = `k${randomBytes(3).toString('hex')}`;
       await s.add(k, 'a', MIN);
       at(1.5 * MIN);
-      assert.equal(await s.add(k, 'c', MIN), 1, 'a lapsed unpurged: the set goes on');
-      assert.deepEqual(await s.purge(k), { removed: 0, size: 1 }, 'the add dropped a');
+      assert.deepEqual(await s.add(k, 'c', MIN), { before: 0, purged: 1 }, 'a lapsed: dropped by the add');
+      assert.deepEqual(await s.purge(k), { removed: 0, size: 1 });
       const k2 = `k${randomBytes(3).toString('hex')}`;
       await s.add(k2, 'x', MIN);
       at(3 * MIN);
       assert.deepEqual(await s.purge(k2), { removed: 1, size: 0 });
-      assert.equal(await s.add(k2, 'y', MIN), 0, 'purged (announced gone): y takes the set from empty');
+      assert.deepEqual(await s.add(k2, 'y', MIN), { before: 0, purged: 0 }, 'purged (announced gone) before');
       at(3 * MIN);
       assert.deepEqual(await s.remove(k, 'zzz'), { removed: 1, size: 0 }, 'c lapsed and was dropped');
     });

@@ -313,15 +313,17 @@ export class MessageService {
     return { message: this.original(row, conversationId), created: false };
   }
 
-  /** The message a retry refers to; a clientMessageId reused for another conversation is a conflict. */
   /**
-   * What a retry gets: the original message, or its tombstone once it is past retention (gone from
-   * every read path, so a retry does not bring its text back; the sweep tombstones it for good).
+   * The message a retry refers to (a clientMessageId reused for another conversation is a conflict):
+   * the original, or its tombstone once it is past retention (gone from every read path, so a retry
+   * does not bring its text back; deleted as of the day it expired, until the sweep stamps it).
    */
   private original(row: MessageRow, conversationId: string): Message {
     if (row.conversation_id !== conversationId) throw conflict();
-    const cutoff = this.retentionCutoff();
-    if (!row.deleted_at && row.created_at < cutoff) return toMessage({ ...row, deleted_at: cutoff });
+    if (!row.deleted_at && row.created_at < this.retentionCutoff()) {
+      const expired = new Date(row.created_at.getTime() + this.config.RETENTION_DAYS * DAY_MS);
+      return toMessage({ ...row, deleted_at: expired });
+    }
     return toMessage(row);
   }
 

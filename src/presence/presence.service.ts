@@ -37,13 +37,16 @@ export class PresenceService {
   }
 
   /**
-   * A connection opened or heartbeated. Online is announced when the user had no connection at all:
-   * a heartbeat a little late (its connection expired, but no lapse check has purged it and
-   * announced offline yet) goes on without an announcement, as if it had been in time.
+   * A connection opened or heartbeated: online when the user had no live connection. If the add
+   * itself dropped the user's expired connections (a heartbeat a little late, before any lapse
+   * check announced it), it announces the lapse first: contacts get offline, then online, never
+   * online twice; and one who read them offline in a presence query meanwhile hears they are back.
    */
   async beat(userId: string, connectionId: string): Promise<void> {
-    const before = await this.connections.add(key(userId), connectionId, this.ttlMs);
-    if (before === 0) await this.announce(userId, 'online');
+    const { before, purged } = await this.connections.add(key(userId), connectionId, this.ttlMs);
+    if (before > 0) return;
+    if (purged > 0) await this.announce(userId, 'offline');
+    await this.announce(userId, 'online');
   }
 
   /** A connection closed. If it had already lapsed (and offline was announced then), nothing changes. */

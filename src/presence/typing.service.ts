@@ -8,8 +8,11 @@ import type { AppConfig } from '../config/env';
 import { ConversationRepository } from '../conversations/conversation.repository';
 import { Deadlines } from '../state/deadlines';
 
-/** How long past its deadline a typing flag is left to the timer of the instance that set it. */
-const OVERDUE_MS = 2000;
+/**
+ * How long past its deadline a typing flag is left to the timer of the instance that set it (the
+ * instances' clocks may differ by this much: as presence's sweep allows).
+ */
+const OVERDUE_MS = 5000;
 
 /**
  * Typing indicators (CONTRACT §4): a `typing:start` holds for TYPING_TTL_S unless renewed, then
@@ -108,12 +111,17 @@ export class TypingService implements OnModuleInit, OnApplicationShutdown {
   /** Announces the end of the typing flags other instances set and left overdue (they went away). */
   async endOverdue(): Promise<void> {
     const overdue = await this.deadlines.clearOverdue(this.clock.now().getTime(), OVERDUE_MS, 100);
-    for (const k of overdue) {
-      const [, conversationId, userId] = /^typing:([^:]+):(.+)$/.exec(k) ?? [];
-      if (!conversationId || !userId) continue;
-      const participantIds = await this.conversations.participantIds(conversationId);
-      this.events.emit('typing.changed', { conversationId, userId, isTyping: false, participantIds });
-    }
+    // Each end announced on its own: one failed lookup does not cost the others theirs.
+    const ends = await Promise.allSettled(
+      overdue.map(async (k) => {
+        const [, conversationId, userId] = /^typing:([^:]+):(.+)$/.exec(k) ?? [];
+        if (!conversationId || !userId) return;
+        const participantIds = await this.conversations.participantIds(conversationId);
+        this.events.emit('typing.changed', { conversationId, userId, isTyping: false, participantIds });
+      }),
+    );
+    const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   onApplicationShutdown(): void {

@@ -36,6 +36,9 @@ const PRESENCE_QUERIES = { limit: 30, windowMs: 10_000 };
  */
 const LIGHT_EVENTS = { limit: 100, windowMs: 10_000 };
 
+/** See `checkLapsedHeartbeats`. */
+const LAPSE_MARGIN_MS = 500;
+
 /** How long shutdown waits for client events in flight (sends waiting for the database). */
 const SHUTDOWN_DRAIN_MS = 10_000;
 
@@ -232,10 +235,6 @@ export class ChatGateway
     );
   }
 
-  /**
-   * The per-user sliding window on `message:send`, shared by all the user's connections and instances.
-   * A connection that keeps sending far past the limit is disconnected.
-   */
   /** Counts a light event of the connection (`LIGHT_EVENTS`); past the limit, RATE_LIMITED. */
   private meterLight(socket: AuthedSocket, event: string): void {
     const now = Date.now();
@@ -249,6 +248,10 @@ export class ChatGateway
     throw rateLimited(`Too many ${event} events, slow down`, window.from + LIGHT_EVENTS.windowMs - now);
   }
 
+  /**
+   * The per-user sliding window on `message:send`, shared by all the user's connections and instances.
+   * A connection that keeps sending far past the limit is disconnected.
+   */
   private async meterSend(socket: AuthedSocket): Promise<void> {
     const { MESSAGE_RATE_LIMIT: limit, MESSAGE_RATE_WINDOW_S: windowS } = this.config;
     const verdict = await this.limiter.hit(`msg:${socket.data.user.id}`, limit, windowS * 1000);
@@ -290,7 +293,9 @@ export class ChatGateway
       let newest = 0;
       for (const s of sockets) newest = Math.max(newest, this.lastBeat.get(s) ?? 0);
       if (newest >= deadline || this.lapseChecked.get(userId) === newest) continue;
-      this.lapseChecked.set(userId, newest);
+      // Recorded once the lapse is surely past in the shared set too (its expiry there was set a
+      // moment after lastBeat): a check made in that moment is made again at the next tick.
+      if (newest < deadline - LAPSE_MARGIN_MS) this.lapseChecked.set(userId, newest);
       this.presence.checkLapsed(userId).catch((err: unknown) => this.warn('presence lapse check', err));
     }
     this.presence.sweepExpired().catch((err: unknown) => this.warn('presence sweep', err));

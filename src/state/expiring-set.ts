@@ -8,11 +8,11 @@ import { redisScript } from './redis-script';
  */
 export abstract class ExpiringSet {
   /**
-   * Adds or refreshes `member` until now + ttl (and drops expired members); returns the size before,
-   * counting the expired members nobody had purged yet: whoever purges a set empty announces it, so
-   * those were never announced gone, and a set that had them goes on rather than starts again.
+   * Drops the expired members, then adds or refreshes `member` until now + ttl; returns the live size
+   * before the add and how many expired members it dropped. Whoever purges a set empty announces it:
+   * an add that found only expired members (none live) both ends and starts the set.
    */
-  abstract add(key: string, member: string, ttlMs: number): Promise<number>;
+  abstract add(key: string, member: string, ttlMs: number): Promise<{ before: number; purged: number }>;
   /**
    * Removes `member` (and drops expired members); returns how many members this took out and the
    * live size after. `removed` is 0 when the member had already been purged as expired.
@@ -38,12 +38,12 @@ export abstract class ExpiringSet {
 
 /** KEYS: the set, the index. The TTL is the same for every add of a set: its latest add's expiry is the set's. */
 const ADD = `
+local purged = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local before = redis.call('ZCARD', KEYS[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
-return before`;
+return { before, purged }`;
 
 /** KEYS: the set, the index. An emptied set leaves the index. */
 const REMOVE = `
@@ -103,19 +103,18 @@ export class RedisExpiringSet extends ExpiringSet {
     redis.on('ready', () => (this.readySince = this.now()));
   }
 
-  async add(key: string, member: string, ttlMs: number): Promise<number> {
+  async add(key: string, member: string, ttlMs: number): Promise<{ before: number; purged: number }> {
     const now = this.now();
-    return Number(
-      await this.addScript(
-        this.prefix + key,
-        this.index,
-        now,
-        now + ttlMs,
-        member,
-        ttlMs + KEEP_EXPIRED_MS,
-        key,
-      ),
-    );
+    const [before, purged] = (await this.addScript(
+      this.prefix + key,
+      this.index,
+      now,
+      now + ttlMs,
+      member,
+      ttlMs + KEEP_EXPIRED_MS,
+      key,
+    )) as [number, number];
+    return { before, purged };
   }
 
   async remove(key: string, member: string): Promise<{ removed: number; size: number }> {
@@ -192,12 +191,12 @@ export class MemoryExpiringSet extends ExpiringSet {
     return { set, removed };
   }
 
-  async add(key: string, member: string, ttlMs: number): Promise<number> {
-    const before = this.sets.get(key)?.size ?? 0;
-    const { set } = this.live(key);
+  async add(key: string, member: string, ttlMs: number): Promise<{ before: number; purged: number }> {
+    const { set, removed } = this.live(key);
+    const before = set.size;
     set.set(member, this.now() + ttlMs);
     this.sets.set(key, set);
-    return before;
+    return { before, purged: removed };
   }
 
   async remove(key: string, member: string): Promise<{ removed: number; size: number }> {

@@ -23,6 +23,14 @@ const BOOT_WAIT_MS = 5000;
 export class RedisService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
   readonly client: Redis | undefined;
+  /**
+   * A second connection like `client` whose commands fail after REDIS_COMMAND_TIMEOUT_MS: for the
+   * state a request waits on (rate-limit windows, the profile cache), so that a Redis that stalls
+   * with its connections open delays requests instead of hanging them (the caller falls back to
+   * process memory). Presence, typing and the ordered fan-out stay on `client`: a script that timed
+   * out may still run afterwards, and their callers announce by its outcome.
+   */
+  readonly timed: Redis | undefined;
   private readonly extra: Redis[] = [];
   private readonly bootDeadline = Date.now() + BOOT_WAIT_MS;
 
@@ -36,7 +44,10 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.prefix = config.REDIS_CLUSTER ? `{${config.REDIS_KEY_PREFIX}}` : config.REDIS_KEY_PREFIX;
     // The main connection fails fast when Redis is away (no offline queue): callers fall back at once.
-    if (config.REDIS_URL) this.client = this.connect('main', false);
+    if (config.REDIS_URL) {
+      this.client = this.connect('main', false);
+      this.timed = this.connect('timed', false, 2, config.REDIS_COMMAND_TIMEOUT_MS);
+    }
   }
 
   /** True while the main connection is usable; the state services fall back to process memory otherwise. */
@@ -84,7 +95,9 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
         .catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const done = await Promise.race([
-      Promise.all([this.client, ...this.extra].map(settled)).then(() => true),
+      Promise.all([this.client, this.timed, ...this.extra].flatMap((c) => (c ? [settled(c)] : []))).then(
+        () => true,
+      ),
       new Promise<boolean>(
         (resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, this.bootDeadline - Date.now()))),
       ),
@@ -110,18 +123,17 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  private connect(name: string, enableOfflineQueue = true, maxRetriesPerRequest: number | null = 2): Redis {
-    const subscriber = maxRetriesPerRequest === null;
+  private connect(
+    name: string,
+    enableOfflineQueue = true,
+    maxRetriesPerRequest: number | null = 2,
+    commandTimeout = 0,
+  ): Redis {
     const plan = redisConnectionPlan(this.config, {
       connectionName: `chat-${name}`,
       enableOfflineQueue,
       maxRetriesPerRequest,
-      // A Redis that holds the connection but stops answering (stalled, paused, overloaded) fails a
-      // command after this long instead of never: callers fall back to process memory (fallback.ts)
-      // and requests are answered. Not for subscriber connections: SUBSCRIBE waits for Redis.
-      ...(!subscriber && this.config.REDIS_COMMAND_TIMEOUT_MS > 0
-        ? { commandTimeout: this.config.REDIS_COMMAND_TIMEOUT_MS }
-        : {}),
+      ...(commandTimeout > 0 ? { commandTimeout } : {}),
       retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000) + Math.floor(Math.random() * 100),
     })!;
     // A Cluster speaks the same commands (scripts, pub/sub, pipelines within a slot) as one server.
@@ -141,6 +153,8 @@ export class RedisService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all([this.client, ...this.extra].map((c) => c?.quit().catch(() => c.disconnect())));
+    await Promise.all(
+      [this.client, this.timed, ...this.extra].map((c) => c?.quit().catch(() => c.disconnect())),
+    );
   }
 }

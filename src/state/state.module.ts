@@ -22,7 +22,7 @@ import { MemorySlidingWindow, RedisSlidingWindow, SlidingWindow } from './slidin
         redis.client
           ? withFallback<KeyValueStore>(
               'kv',
-              new RedisKeyValueStore(redis.client, redis.key('kv:')),
+              new RedisKeyValueStore(redis.timed!, redis.key('kv:')),
               new MemoryKeyValueStore(),
               redis.ready,
             )
@@ -61,7 +61,7 @@ import { MemorySlidingWindow, RedisSlidingWindow, SlidingWindow } from './slidin
         redis.client
           ? withFallback<SlidingWindow>(
               'rate-limit',
-              new RedisSlidingWindow(redis.client, redis.key('rl:')),
+              new RedisSlidingWindow(redis.timed!, redis.key('rl:')),
               new MemorySlidingWindow(),
               redis.ready,
             )

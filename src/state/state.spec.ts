@@ -170,9 +170,13 @@ describe('MemoryExpiringSet', () => {
   it('add returns the live size before; remove what it took out and the live size after', async () => {
     const clock = manualClock();
     const s = new MemoryExpiringSet(clock.now);
-    assert.equal(await s.add('k', 'a', 1000), 0);
-    assert.equal(await s.add('k', 'b', 1000), 1);
-    assert.equal(await s.add('k', 'a', 1000), 2, 'refreshing a member does not add it twice');
+    assert.deepEqual(await s.add('k', 'a', 1000), { before: 0, purged: 0 });
+    assert.deepEqual(await s.add('k', 'b', 1000), { before: 1, purged: 0 });
+    assert.deepEqual(
+      await s.add('k', 'a', 1000),
+      { before: 2, purged: 0 },
+      'refreshing a member does not add it twice',
+    );
     assert.deepEqual(await s.sizes(['k', 'other']), [2, 0]);
     assert.deepEqual(await s.remove('k', 'a'), { removed: 1, size: 1 });
     assert.deepEqual(await s.remove('k', 'a'), { removed: 0, size: 1 }, 'removing twice changes nothing');
@@ -236,17 +240,19 @@ describe('MemoryExpiringSet', () => {
     assert.deepEqual(await s.purge('k'), { removed: 0, size: 0 });
   });
 
-  it('an add counts expired members nobody purged (never announced gone), and drops them; after a purge it starts from empty; a remove drops them', async () => {
+  it('an add drops expired members and says how many (their end is its to announce), and counts only live ones before it; a remove drops them too', async () => {
     const clock = manualClock();
     const s = new MemoryExpiringSet(clock.now);
     await s.add('k', 'a', 1000);
     await s.add('k', 'b', 1000);
     clock.at(1500);
-    assert.equal(await s.add('k', 'c', 1000), 2, 'a and b lapsed unpurged: the set goes on');
-    assert.deepEqual(await s.purge('k'), { removed: 0, size: 1 }, 'the add dropped them');
-    clock.at(2600);
-    assert.deepEqual(await s.purge('k'), { removed: 1, size: 0 });
-    assert.equal(await s.add('k', 'd', 1000), 0, 'purged (announced gone): d takes the set from empty');
+    assert.deepEqual(
+      await s.add('k', 'c', 1000),
+      { before: 0, purged: 2 },
+      'a and b lapsed: dropped by the add',
+    );
+    assert.deepEqual(await s.purge('k'), { removed: 0, size: 1 });
+    assert.deepEqual(await s.add('k', 'd', 1000), { before: 1, purged: 0 });
     clock.at(3000);
     await s.add('k2', 'x', 1000);
     clock.at(3100);
