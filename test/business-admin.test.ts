@@ -1065,6 +1065,25 @@ describe('business administration and bad input', () => {
     assert.deepEqual([va.status, va.queuePosition], ['queued', 1]);
   });
 
+  /**
+   * Sweeps halfway through the grace period (the conversation stays with `away`) and past it (it is
+   * re-queued and goes to `back`).
+   */
+  async function graceThenBack(
+    customer: User,
+    conversationId: string,
+    away: string,
+    back: string,
+  ): Promise<void> {
+    const routing = app.app.get(RoutingService);
+    const graceMs = app.config.AGENT_GRACE_S * 1000;
+    await routing.sweep(new Date(Date.now() + graceMs / 2));
+    assert.equal((await view(customer, conversationId)).business.assignedAgentId, away);
+    await routing.sweep(new Date(Date.now() + graceMs + 5_000));
+    const after = (await view(customer, conversationId)).business;
+    assert.deepEqual([after.status, after.assignedAgentId], ['assigned', back]);
+  }
+
   it('a conversation transferred to an agent who is offline is re-queued after the grace period if they stay away', async (t) => {
     await putBusiness('biz-away', ALWAYS);
     await putAgent('biz-away', 'away.a', 1);
@@ -1082,13 +1101,7 @@ describe('business administration and bad input', () => {
     assert.equal(moved.body.business.assignedAgentId, z.id);
 
     // Within the grace period nothing moves; after it, the conversation goes back to the queue and to away.a.
-    const routing = app.app.get(RoutingService);
-    const graceMs = app.config.AGENT_GRACE_S * 1000;
-    await routing.sweep(new Date(Date.now() + graceMs / 2));
-    assert.equal((await view(customer, c.id)).business.assignedAgentId, z.id);
-    await routing.sweep(new Date(Date.now() + graceMs + 5_000));
-    const after = (await view(customer, c.id)).business;
-    assert.deepEqual([after.status, after.assignedAgentId], ['assigned', a.id]);
+    await graceThenBack(customer, c.id, z.id, a.id);
     assert.deepEqual(
       (await businessView('biz-away')).agents.map((x: any) => [x.userId, x.load]),
       [
@@ -1132,13 +1145,7 @@ describe('business administration and bad input', () => {
     assert.ok((await offlineSince())!.getTime() >= before - 1_000, 'the grace period starts at the transfer');
 
     // Within the grace period from the transfer it stays with gone.z; after it, back to gone.a.
-    const routing = app.app.get(RoutingService);
-    const graceMs = app.config.AGENT_GRACE_S * 1000;
-    await routing.sweep(new Date(Date.now() + graceMs / 2));
-    assert.equal((await view(customer, c.id)).business.assignedAgentId, z.id);
-    await routing.sweep(new Date(Date.now() + graceMs + 5_000));
-    const after = (await view(customer, c.id)).business;
-    assert.deepEqual([after.status, after.assignedAgentId], ['assigned', a.id]);
+    await graceThenBack(customer, c.id, z.id, a.id);
   });
 
   it('a closed conversation whose opening passed unused is re-timed when its customer writes while closed again', async (t) => {
