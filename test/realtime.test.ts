@@ -482,8 +482,12 @@ describe('realtime events (one instance)', () => {
 
   it('answers NOT_FOUND for typing or reading in a conversation the caller is not in (or that does not exist)', async () => {
     const [alice, bob, mallory] = users('alice', 'bob', 'mallory');
-    const conv = await direct(alice!, bob!);
     const [m1, b1] = await Promise.all([device(mallory!), device(bob!)]);
+    const conv = await direct(alice!, bob!);
+    // The creation's conversation:updated is fanned out after the answer: wait for it, so only
+    // what follows is counted.
+    await waitEvent(b1, 'conversation:updated', (p) => p.id === conv);
+    b1.seen.length = 0;
     const missing = randomUUID();
     for (const conversationId of [conv, missing]) {
       for (const [event, payload] of [
