@@ -28,6 +28,19 @@ export interface ResilienceOptions {
   attempts?: number;
 }
 
+/** The longest pause between two attempts. */
+const MAX_BACKOFF_MS = 500;
+
+/**
+ * How long one call may take in all: its wait in the bulkhead's queue, every attempt and the pauses
+ * between them. A queue of calls behind a slow service otherwise delays a chat list by as many rounds
+ * of timeouts as are ahead of it.
+ */
+export function callBudgetMs(opts: Pick<ResilienceOptions, 'timeoutMs' | 'attempts'>): number {
+  const attempts = Math.max(1, opts.attempts ?? 2);
+  return attempts * opts.timeoutMs + (attempts - 1) * MAX_BACKOFF_MS;
+}
+
 /** Failures worth retrying: not our own refusals (open breaker, full bulkhead). */
 const retryable = handleWhen(
   (err) => !(err instanceof BrokenCircuitError) && !(err instanceof BulkheadRejectedError),
@@ -36,7 +49,8 @@ const retryable = handleWhen(
 /**
  * The profile service behind cockatiel's policies: a bulkhead (bounded concurrent calls), a circuit
  * breaker (a failing service is not called for a while), retries with exponential backoff and
- * jitter, and a timeout on each attempt that aborts the HTTP call.
+ * jitter, a timeout on each attempt that aborts the HTTP call, and a budget for the whole call
+ * (`callBudgetMs`), queue wait included: a call still queued when it runs out is never made.
  */
 export class ResilientProfileSource implements ProfileSource {
   readonly policy: IPolicy;
@@ -52,10 +66,17 @@ export class ResilientProfileSource implements ProfileSource {
     });
     const attempts = retry(retryable, {
       maxAttempts: Math.max(0, (opts.attempts ?? 2) - 1),
-      backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }),
+      backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: MAX_BACKOFF_MS }),
     });
     const perAttempt = timeout(opts.timeoutMs, TimeoutStrategy.Aggressive);
-    this.policy = wrap(bulkhead(opts.concurrency ?? 8, opts.queue ?? 64), this.breaker, attempts, perAttempt);
+    const whole = timeout(callBudgetMs(opts), TimeoutStrategy.Aggressive);
+    this.policy = wrap(
+      whole,
+      bulkhead(opts.concurrency ?? 8, opts.queue ?? 64),
+      this.breaker,
+      attempts,
+      perAttempt,
+    );
   }
 
   fetchBatch(ids: string[]): Promise<ProfileRecord[]> {
