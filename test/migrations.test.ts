@@ -162,6 +162,59 @@ describe('migrations', () => {
     });
   });
 
+  describe('ResolvedSeq: data written before it', () => {
+    it('marks each conversation resolved before it at its last "resolved" notice, and no other', async () => {
+      const db = await createEmptyDatabase();
+      dbs.push(db);
+      const ds = dataSource(db.url);
+      await ds.initialize();
+      try {
+        await ds.runMigrations({ transaction: 'each' });
+        while ((await applied(db.url)).includes('ResolvedSeq1764200000000'))
+          await ds.undoLastMigration({ transaction: 'each' });
+        const notice = 'This conversation was resolved. Write again any time to re-open it.';
+        const [twice, never, group] = [
+          '00000000-0000-4000-8000-000000000001',
+          '00000000-0000-4000-8000-000000000002',
+          '00000000-0000-4000-8000-000000000003',
+        ];
+        await ds.query(`INSERT INTO businesses (id, time_zone) VALUES ('biz', 'UTC')`);
+        await ds.query(
+          `INSERT INTO conversations (id, type, business_id, customer_id, business_status, last_seq)
+           VALUES ($1, 'business', 'biz', 'c1', 'resolved', 5), ($2, 'business', 'biz', 'c2', 'queued', 2)`,
+          [twice, never],
+        );
+        await ds.query(`INSERT INTO conversations (id, type, last_seq) VALUES ($1, 'group', 1)`, [group]);
+        const message = (conversation: string, seq: number, sender: string | null, text: string) =>
+          ds.query(
+            `INSERT INTO messages (id, conversation_id, seq, sender_id, type, content)
+             VALUES (gen_random_uuid(), $1, $2, $3, $4, $5)`,
+            [conversation, seq, sender, sender ? 'text' : 'system', { text }],
+          );
+        await message(twice, 1, 'c1', 'hello');
+        await message(twice, 2, null, notice);
+        await message(twice, 3, 'c1', 'again');
+        await message(twice, 4, null, notice);
+        await message(twice, 5, 'c1', notice); // a customer who types the notice's words
+        await message(never, 1, 'c2', 'hi');
+        await message(never, 2, null, 'You are number 1 in the queue.');
+        await message(group, 1, null, notice);
+
+        await ds.runMigrations({ transaction: 'each' });
+        const rows: { id: string; resolved_seq: number | null }[] = await ds.query(
+          `SELECT id, resolved_seq FROM conversations ORDER BY id`,
+        );
+        assert.deepEqual(rows, [
+          { id: twice, resolved_seq: 4 },
+          { id: never, resolved_seq: null },
+          { id: group, resolved_seq: null },
+        ]);
+      } finally {
+        await ds.destroy();
+      }
+    });
+  });
+
   describe('npm run migration:revert (the real command)', () => {
     it('rolls the last migration back on a migrated database, and migration:run re-applies it', async () => {
       assert.ok(full && allButLast, 'needs the schemas recorded above');

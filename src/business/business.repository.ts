@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Db, type Queryable } from '../database/db';
 import type { OpeningRange } from './hours';
-import { RESOLVED_NOTICE, type Priority } from './routing';
+import type { Priority } from './routing';
 
 export type BusinessStatus = 'assigned' | 'queued' | 'closed' | 'resolved';
 
@@ -200,7 +200,8 @@ export class BusinessRepository {
    * check, and a customer's row is never turned into an agent's).
    *
    * The agent's read pointer is put just before the first customer message written since the
-   * conversation was (re-)opened (since it was created, or since its last "resolved" notice), so
+   * conversation was (re-)opened (since it was created, or since its last "resolved" notice,
+   * `resolved_seq`), so
    * that what the customer wrote while waiting, and what followed, counts as unread for them; with
    * no such message, at the last message. Earlier history (system notices before it, a previous
    * round resolved) is read. The counter is exact, as MessageRepository's are: the first statement
@@ -214,12 +215,8 @@ export class BusinessRepository {
       [conversationId, agentId],
     );
     await tx.query(
-      `WITH c AS (SELECT id, customer_id, last_seq, last_activity_at FROM conversations WHERE id = $1),
-       opened AS (
-         SELECT COALESCE((SELECT s.seq FROM messages s
-                           WHERE s.conversation_id = c.id AND s.type = 'system' AND s.content->>'text' = $3
-                           ORDER BY s.seq DESC LIMIT 1), 0) AS seq
-           FROM c),
+      `WITH c AS (SELECT id, customer_id, last_seq, last_activity_at, resolved_seq FROM conversations WHERE id = $1),
+       opened AS (SELECT COALESCE(c.resolved_seq, 0) AS seq FROM c),
        ptr AS (
          SELECT COALESCE((SELECT m.seq - 1 FROM messages m
                            WHERE m.conversation_id = c.id AND m.seq > opened.seq AND m.sender_id = c.customer_id
@@ -234,8 +231,13 @@ export class BusinessRepository {
               c.last_activity_at
          FROM c, ptr
        ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = 'agent' WHERE participants.role = 'agent'`,
-      [conversationId, agentId, RESOLVED_NOTICE],
+      [conversationId, agentId],
     );
+  }
+
+  /** Marks where the conversation was resolved: its "resolved" notice (see `setAssigned`). */
+  async markResolved(tx: Queryable, conversationId: string, noticeSeq: number): Promise<void> {
+    await tx.query(`UPDATE conversations SET resolved_seq = $2 WHERE id = $1`, [conversationId, noticeSeq]);
   }
 
   /** Takes the assigned agent off the conversation (they leave its participants) and sets the new status. */

@@ -99,7 +99,8 @@ export class BusinessService {
       await this.business.unassign(tx, conversationId, c.assigned_agent_id, 'resolved');
       await this.business.releaseCapacity(tx, c.business_id, c.assigned_agent_id);
       changes.changed.set(conversationId, [c.assigned_agent_id]);
-      await this.routing.system(tx, changes, conversationId, RESOLVED_NOTICE);
+      const notice = await this.routing.system(tx, changes, conversationId, RESOLVED_NOTICE);
+      await this.business.markResolved(tx, conversationId, notice);
     });
     this.routing.announce(changes);
     await this.routing.drainBusiness(row.business_id);

@@ -235,8 +235,11 @@ export class RoutingService implements OnApplicationBootstrap {
   }
 
   /** Adds a system message in the transaction; it is fanned out after commit. */
-  async system(tx: Queryable, changes: Changes, conversationId: string, text: string): Promise<void> {
-    changes.systemMessages.push(await this.messages.insertSystem(tx, uuidv7(), conversationId, text));
+  /** Writes a system message, announced after commit (`announce`); returns its seq. */
+  async system(tx: Queryable, changes: Changes, conversationId: string, text: string): Promise<number> {
+    const row = await this.messages.insertSystem(tx, uuidv7(), conversationId, text);
+    changes.systemMessages.push(row);
+    return row.seq;
   }
 
   /**
