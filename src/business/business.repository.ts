@@ -200,14 +200,13 @@ export class BusinessRepository {
    * check, and a customer's row is never turned into an agent's).
    *
    * The agent's read pointer is put just before the first customer message written since the
-   * conversation was (re-)opened (since it was created, or since its last "resolved" notice,
-   * `resolved_seq`), so
-   * that what the customer wrote while waiting, and what followed, counts as unread for them; with
-   * no such message, at the last message. Earlier history (system notices before it, a previous
-   * round resolved) is read. The counter is exact, as MessageRepository's are: the first statement
-   * takes the conversation row lock, which every send, delete and retention takes before changing
-   * counters, so the count (a later statement) sees every message committed before it, and every
-   * later message waits for this transaction and then counts for the new row.
+   * conversation was (re-)opened (since it was created, or since its last "resolved" notice, whose seq
+   * is `resolved_seq`), so that what the customer wrote while waiting, and what followed, counts as
+   * unread for them; with no such message, at the last message. Earlier history (system notices
+   * before it, a previous round resolved) is read. The counter is exact, as MessageRepository's are:
+   * the first statement takes the conversation row lock, which every send, delete and retention takes
+   * before changing counters, so the count (a later statement) sees every message committed before
+   * it, and every later message waits for this transaction and then counts for the new row.
    */
   async setAssigned(tx: Queryable, conversationId: string, agentId: string): Promise<void> {
     await tx.query(

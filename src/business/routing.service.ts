@@ -234,8 +234,7 @@ export class RoutingService implements OnApplicationBootstrap {
     return assigned;
   }
 
-  /** Adds a system message in the transaction; it is fanned out after commit. */
-  /** Writes a system message, announced after commit (`announce`); returns its seq. */
+  /** Adds a system message in the transaction, fanned out after commit (`announce`); returns its seq. */
   async system(tx: Queryable, changes: Changes, conversationId: string, text: string): Promise<number> {
     const row = await this.messages.insertSystem(tx, uuidv7(), conversationId, text);
     changes.systemMessages.push(row);
