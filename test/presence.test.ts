@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
+import { ConversationRepository } from '../src/conversations/conversation.repository';
 import { PresenceService } from '../src/presence/presence.service';
 import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
 import { until } from './support/processes';
@@ -110,6 +111,39 @@ describe('presence (one instance, PRESENCE_TTL_S=2)', () => {
     assert.match(offline.lastSeenAt, ISO);
     assert.ok(Date.parse(offline.lastSeenAt) >= Date.parse(online.lastSeenAt));
     assert.deepEqual(statuses(b1, alice!), ['online', 'offline']);
+  });
+
+  it('an offline and the online right after it reach contacts in that order, even when the offline looks its contacts up slowly', async () => {
+    const [alice, bob] = users('alice', 'bob');
+    await direct(alice!, bob!);
+    const b1 = await device(bob!);
+    const a1 = await device(alice!);
+    await waitStatus(b1, alice!, 'online');
+    // The fan-out of the offline finds alice's contacts, then is held up (a slow query on a loaded
+    // machine) while she comes back on another connection and that online is fanned out.
+    const repo = app.app.get(ConversationRepository);
+    const contactsOfMany = repo.contactsOfMany.bind(repo);
+    let slowed = false;
+    repo.contactsOfMany = async (userIds) => {
+      const contacts = await contactsOfMany(userIds);
+      if (userIds.includes(alice!) && !slowed) {
+        slowed = true;
+        await sleep(500);
+      }
+      return contacts;
+    };
+    try {
+      a1.stopBeating();
+      a1.socket.close();
+      await until(() => slowed, "the offline's fan-out");
+      await device(alice!);
+      await waitStatus(b1, alice!, 'online', 2);
+      await waitStatus(b1, alice!, 'offline');
+      // The last one a contact gets is what it shows: alice is online.
+      assert.deepEqual(statuses(b1, alice!), ['online', 'offline', 'online']);
+    } finally {
+      Reflect.deleteProperty(repo, 'contactsOfMany');
+    }
   });
 
   it('a user who shares no conversation gets nothing', async () => {

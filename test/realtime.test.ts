@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
+import { ConversationService } from '../src/conversations/conversation.service';
 import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
-import { until } from './support/processes';
+import { sleep, until } from './support/processes';
 
 type Seen = { event: string; payload: any };
 
@@ -336,6 +337,44 @@ describe('realtime events (one instance)', () => {
       ['conversation:updated'],
       'a user outside the group gets none of its events',
     );
+  });
+
+  it('conversation:updated of one conversation arrive in the order of the changes, even when the fan-out of the first reads slowly', async () => {
+    const [alice, bob, carol, dave] = users('alice', 'bob', 'carol', 'dave');
+    const b1 = await device(bob!);
+    // The fan-out of the creation reads bob's view, then is held up (a slow query on a loaded
+    // machine) while the next change of the conversation is made and fanned out.
+    const conversations = app.app.get(ConversationService);
+    const getFor = conversations.getFor.bind(conversations);
+    let slowed = false;
+    conversations.getFor = async (userId, conversationId) => {
+      const view = await getFor(userId, conversationId);
+      if (userId === bob && !slowed) {
+        slowed = true;
+        await sleep(500);
+      }
+      return view;
+    };
+    try {
+      const created = await rest(alice!, 'POST', '/conversations', {
+        type: 'group',
+        title: 'Order',
+        participantIds: [bob, carol],
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.id;
+      const added = await rest(alice!, 'POST', `/conversations/${id}/participants`, { userId: dave });
+      assert.equal(added.status, 200, JSON.stringify(added.body));
+      await until(() => got(b1, 'conversation:updated', (p) => p.id === id).length === 2, 'both updates');
+      assert.ok(slowed);
+      // The last one a client gets is what it keeps: the conversation as it is now.
+      assert.deepEqual(
+        got(b1, 'conversation:updated', (p) => p.id === id).map((p) => p.participants.length),
+        [3, 4],
+      );
+    } finally {
+      Reflect.deleteProperty(conversations, 'getFor');
+    }
   });
 
   it('a read on one device clears the badge on the user’s other devices (unread:updated) and sends receipt:read to the others', async () => {

@@ -33,6 +33,13 @@ export class Fanout implements OnModuleInit {
   private server: ChatServer | undefined;
   /** Fan-outs in progress (`background`). */
   private readonly pending = new Set<Promise<void>>();
+  /**
+   * Per conversation (`conversation:updated`) and per user (`presence`), the last of its fan-outs:
+   * the next one starts when it has emitted. Each reads what it needs when it runs (the views, the
+   * contacts), so in parallel a slow read of an earlier change could reach a client after the next
+   * change's, and the client would keep the older one (a user shown offline while online).
+   */
+  private readonly turns = new Map<string, Promise<void>>();
   /** Presence changes come in storms (connects, disconnects): one contacts query per event-loop turn. */
   private readonly contacts = new BatchLoader<string, string[]>(
     (ids) => this.conversationRepo.contactsOfMany(ids),
@@ -70,9 +77,17 @@ export class Fanout implements OnModuleInit {
           ?.to(others.map(userRoom))
           .emit('typing', { conversationId: e.conversationId, userId: e.userId, isTyping: e.isTyping });
     });
-    this.events.on('presence.changed', (e) => this.background('presence', this.presenceChanged(e)));
+    this.events.on('presence.changed', (e) =>
+      this.background(
+        'presence',
+        this.inTurn(`presence:${e.userId}`, () => this.presenceChanged(e)),
+      ),
+    );
     this.events.on('conversation.updated', (e) =>
-      this.background('conversation:updated', this.conversationUpdated(e)),
+      this.background(
+        'conversation:updated',
+        this.inTurn(`conversation:${e.conversationId}`, () => this.conversationUpdated(e)),
+      ),
     );
   }
 
@@ -155,6 +170,17 @@ export class Fanout implements OnModuleInit {
     }
     if (sample && e.removedIds.length)
       server.to(e.removedIds.map(userRoom)).emit('conversation:updated', { ...sample, unreadCount: 0 });
+  }
+
+  /** Runs `work` once the fan-outs of the same `key` before it have finished (whether or not they failed). */
+  private inTurn(key: string, work: () => Promise<void>): Promise<void> {
+    const run = (this.turns.get(key) ?? Promise.resolve()).then(work);
+    const last = run.catch(() => undefined);
+    this.turns.set(key, last);
+    void last.then(() => {
+      if (this.turns.get(key) === last) this.turns.delete(key);
+    });
+    return run;
   }
 
   private background(what: string, work: Promise<unknown>): void {
