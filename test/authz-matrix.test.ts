@@ -317,7 +317,7 @@ describe('authorization matrix', () => {
     });
     assert.equal(del.status, 204);
     // Barrier: bob (an insider) has received the last of it.
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 15_000;
     while (!bobLog.includes('message:deleted') && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
     assert.ok(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
+import { until } from './support/processes';
 
 const ALWAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => ({
   day,
@@ -37,7 +38,13 @@ describe('business smoke', () => {
       200,
     );
     const agent = await connectSocket(app.url, await token('ag1'));
-    await new Promise((r) => setTimeout(r, 200));
+    // Routing counts the agent once their connection is registered (online), not at the socket's connect.
+    await until(
+      async () =>
+        (await http(app.url, 'GET', '/businesses/shop', { token: admin })).body.agents[0]?.presence ===
+        'online',
+      'ag1 online',
+    );
     const c1 = await http(app.url, 'POST', '/conversations', {
       token: await token('cust1'),
       body: { type: 'business', businessId: 'shop' },

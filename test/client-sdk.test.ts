@@ -200,7 +200,9 @@ describe('client SDK against the service', () => {
   });
 
   it('sends again with the same clientMessageId when the ack times out on a live connection', async () => {
-    const alice = await device('slow-alice', { ackTimeoutMs: 300 });
+    // Long enough for every ack that is not swallowed to come in time on a loaded machine: one that
+    // came late would be one more attempt.
+    const alice = await device('slow-alice', { ackTimeoutMs: 1_000 });
     const conv = await alice.client.direct('slow-bob');
     const attempts: string[] = [];
     alice.client.socket.onAnyOutgoing((event, payload: { clientMessageId?: string }) => {
@@ -338,7 +340,8 @@ describe('client SDK against the service', () => {
 
   it('sends presence:heartbeat on its own (default every 20–25 s): a user stays online past the presence TTL', async () => {
     assert.deepEqual(DEFAULT_HEARTBEAT_MS, { min: 20_000, max: 25_000 });
-    const short = await world.start({ PRESENCE_TTL_S: '1' });
+    // Heartbeats every 200-300 ms keep a TTL of 2 s with room for a loaded machine's pauses.
+    const short = await world.start({ PRESENCE_TTL_S: '2' });
     const watcher = await device('hb-watcher', {}, short);
     // Contacts first: presence goes to users who share a conversation.
     await watcher.client.direct('hb-beating');
