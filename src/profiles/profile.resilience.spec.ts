@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  BrokenCircuitError,
-  ResilientProfileSource,
-  TaskCancelledError,
-  callBudgetMs,
-} from './profile.resilience';
+import { CircuitState } from 'cockatiel';
+import { ResilientProfileSource, TaskCancelledError, callBudgetMs } from './profile.resilience';
 import type { ProfileRecord } from './profile.types';
 
 /** A profile service (the external one, the only thing faked) that answers each call after `ms`. */
@@ -48,12 +44,9 @@ describe('ResilientProfileSource', () => {
     assert.ok(answered >= 1, 'the first call fits in its budget');
     assert.ok(answered < 10, 'the calls queued longest ran out of budget');
     for (const o of outcomes)
-      if (o.status === 'rejected')
-        // Out of budget; or refused by the breaker, which the cut calls opened.
-        assert.ok(
-          o.reason instanceof TaskCancelledError || o.reason instanceof BrokenCircuitError,
-          String(o.reason),
-        );
+      if (o.status === 'rejected') assert.ok(o.reason instanceof TaskCancelledError, String(o.reason));
+    // The service never failed: the budget's cuts are not held against it.
+    assert.equal(source.breaker.state, CircuitState.Closed);
     // Nobody waited for the queue ahead of them: 200 ms each, with a wide margin for a slow machine.
     assert.ok(
       Math.max(...settledAfter) < 1000,
@@ -65,4 +58,74 @@ describe('ResilientProfileSource', () => {
     assert.equal(callBudgetMs({ timeoutMs: 1000 }), 2 * 1000 + 500);
     assert.equal(callBudgetMs({ timeoutMs: 1000, attempts: 3 }), 3 * 1000 + 2 * 500);
   });
+
+  it('calls cut by their budget while the service answers them do not open the breaker', async () => {
+    const SERVICE_MS = 300;
+    const durations: number[] = [];
+    let onCall: (() => void) | undefined;
+    const inner = {
+      async fetchBatch(ids: string[], signal?: AbortSignal): Promise<ProfileRecord[]> {
+        const started = performance.now();
+        onCall?.();
+        try {
+          await sleep(SERVICE_MS, undefined, { signal });
+        } finally {
+          durations.push(performance.now() - started);
+        }
+        return ids.map((id) => ({ id, kind: 'user', displayName: id, avatarUrl: null }));
+      },
+    };
+    // Budget = 1 × 400 ms. One call slot.
+    const source = new ResilientProfileSource(inner, {
+      timeoutMs: 400,
+      attempts: 1,
+      concurrency: 1,
+      queue: 10,
+      failuresToOpen: 3,
+      halfOpenAfterMs: 60_000,
+    });
+
+    // A: runs at once, answered at 300 ms. Then each next call is made when the one before starts
+    // (a list opened while another's profiles are being fetched): each waits ~200 ms in the queue,
+    // has ~200 ms of budget left for a 300 ms answer, and is cut by the budget while the service is
+    // answering it.
+    const calls: Promise<unknown>[] = [];
+    let made = 0;
+    const next = () => {
+      if (made >= 4) return;
+      made++;
+      calls.push(source.fetchBatch([`b${made}`]).catch((e: unknown) => e));
+    };
+    calls.push(source.fetchBatch(['a']));
+    await sleep(100);
+    onCall = next;
+    next();
+    await until(() => calls.length === 5);
+    const outcomes = await Promise.all(calls);
+    onCall = undefined;
+    assert.ok(!(outcomes[0] instanceof Error), 'the first call is answered');
+    for (const o of outcomes.slice(1)) assert.ok(o instanceof TaskCancelledError, String(o));
+    // The service never took longer than an attempt may take, and never failed by itself.
+    assert.ok(
+      durations.every((d) => d < 400),
+      `service times ${durations.map(Math.round).join(', ')}`,
+    );
+
+    // The queue is empty now and the service is healthy: the next call should reach it.
+    assert.equal(
+      source.breaker.state,
+      CircuitState.Closed,
+      'the breaker opened on the budget’s own cuts, though the service never failed',
+    );
+    const after = await source.fetchBatch(['later']).catch((e: unknown) => e);
+    assert.ok(!(after instanceof Error), `a call on an idle, healthy service failed: ${String(after)}`);
+  });
 });
+
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(10);
+  }
+}

@@ -41,9 +41,27 @@ export function callBudgetMs(opts: Pick<ResilienceOptions, 'timeoutMs' | 'attemp
   return attempts * opts.timeoutMs + (attempts - 1) * MAX_BACKOFF_MS;
 }
 
+/** A call's budget ran out while it was being made: the caller gave up, not the service. */
+export class BudgetSpentError extends Error {
+  constructor() {
+    super('the profile call ran out of its budget');
+  }
+}
+
 /** Failures worth retrying: not our own refusals (open breaker, full bulkhead). */
 const retryable = handleWhen(
   (err) => !(err instanceof BrokenCircuitError) && !(err instanceof BulkheadRejectedError),
+);
+/**
+ * Failures the breaker counts against the service: those worth retrying, except a call cut by its
+ * budget. Such a call may only have waited long in the queue (many lists at once), with the service
+ * healthy; counting it would open the breaker and blank every profile for `halfOpenAfterMs`.
+ */
+const serviceFailure = handleWhen(
+  (err) =>
+    !(err instanceof BrokenCircuitError) &&
+    !(err instanceof BulkheadRejectedError) &&
+    !(err instanceof BudgetSpentError),
 );
 
 /**
@@ -53,34 +71,48 @@ const retryable = handleWhen(
  * (`callBudgetMs`), queue wait included: a call still queued when it runs out is never made.
  */
 export class ResilientProfileSource implements ProfileSource {
-  readonly policy: IPolicy;
+  /** The budget and the bulkhead, outside the breaker. */
+  private readonly admission: IPolicy;
+  /** Retries, each attempt under its timeout, inside the breaker. */
+  private readonly attempts: IPolicy;
   readonly breaker;
 
   constructor(
     private readonly inner: { fetchBatch(ids: string[], signal?: AbortSignal): Promise<ProfileRecord[]> },
     opts: ResilienceOptions,
   ) {
-    this.breaker = circuitBreaker(retryable, {
+    this.breaker = circuitBreaker(serviceFailure, {
       halfOpenAfter: opts.halfOpenAfterMs ?? 10_000,
       breaker: new ConsecutiveBreaker(opts.failuresToOpen ?? 5),
     });
-    const attempts = retry(retryable, {
-      maxAttempts: Math.max(0, (opts.attempts ?? 2) - 1),
-      backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: MAX_BACKOFF_MS }),
-    });
-    const perAttempt = timeout(opts.timeoutMs, TimeoutStrategy.Aggressive);
-    const whole = timeout(callBudgetMs(opts), TimeoutStrategy.Aggressive);
-    this.policy = wrap(
-      whole,
+    this.attempts = wrap(
+      retry(retryable, {
+        maxAttempts: Math.max(0, (opts.attempts ?? 2) - 1),
+        backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: MAX_BACKOFF_MS }),
+      }),
+      timeout(opts.timeoutMs, TimeoutStrategy.Aggressive),
+    );
+    this.admission = wrap(
+      timeout(callBudgetMs(opts), TimeoutStrategy.Aggressive),
       bulkhead(opts.concurrency ?? 8, opts.queue ?? 64),
-      this.breaker,
-      attempts,
-      perAttempt,
     );
   }
 
   fetchBatch(ids: string[]): Promise<ProfileRecord[]> {
-    return this.policy.execute(({ signal }) => this.inner.fetchBatch(ids, signal));
+    return this.admission.execute(({ signal: budget }) =>
+      this.breaker.execute(async ({ signal }) => {
+        try {
+          return await this.attempts.execute(
+            ({ signal: attempt }) => this.inner.fetchBatch(ids, attempt),
+            signal,
+          );
+        } catch (err) {
+          // Whatever failed once the budget ran out was cut by it (the attempt's own timeout, the
+          // aborted fetch): not the service's failure.
+          throw budget.aborted ? new BudgetSpentError() : err;
+        }
+      }, budget),
+    );
   }
 }
 
