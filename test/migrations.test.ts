@@ -200,9 +200,25 @@ describe('migrations', () => {
         await message(never, 2, null, 'You are number 1 in the queue.');
         await message(group, 1, null, notice);
 
+        // More than one batch of the backfill: 1,200 resolved conversations, one notice each.
+        await ds.query(
+          `WITH c AS (
+             INSERT INTO conversations (id, type, business_id, customer_id, business_status, last_seq)
+             SELECT ('10000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'business', 'biz', 'bulk' || i, 'resolved', 1
+               FROM generate_series(1, 1200) i
+             RETURNING id)
+           INSERT INTO messages (id, conversation_id, seq, sender_id, type, content)
+           SELECT gen_random_uuid(), c.id, 1, NULL, 'system', jsonb_build_object('text', $1::text) FROM c`,
+          [notice],
+        );
+
         await ds.runMigrations({ transaction: 'each' });
+        const bulk: { marked: string }[] = await ds.query(
+          `SELECT count(*) AS marked FROM conversations WHERE customer_id LIKE 'bulk%' AND resolved_seq = 1`,
+        );
+        assert.equal(Number(bulk[0]!.marked), 1200, 'every batch is backfilled');
         const rows: { id: string; resolved_seq: number | null }[] = await ds.query(
-          `SELECT id, resolved_seq FROM conversations ORDER BY id`,
+          `SELECT id, resolved_seq FROM conversations WHERE customer_id IS NULL OR customer_id NOT LIKE 'bulk%' ORDER BY id`,
         );
         assert.deepEqual(rows, [
           { id: twice, resolved_seq: 4 },
