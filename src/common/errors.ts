@@ -65,6 +65,10 @@ export interface ErrorBody {
 }
 
 const UNAVAILABLE_PG_CODES = new Set([
+  // query_canceled: statement_timeout (DATABASE_STATEMENT_TIMEOUT_MS) or an operator's cancel.
+  '57014',
+  // lock_not_available: lock_timeout.
+  '55P03',
   '57P01',
   '57P02',
   '57P03',

@@ -39,6 +39,7 @@ describe('loadConfig', () => {
     assert.equal(c.DATABASE_URL, undefined);
     assert.deepEqual(c.DATABASE_REPLICA_URLS, []);
     assert.equal(c.DATABASE_POOL_SIZE, 10);
+    assert.equal(c.DATABASE_STATEMENT_TIMEOUT_MS, 30_000);
     assert.equal(c.SEND_LANES, 3);
     assert.equal(c.SOCKET_ECHO, true);
     assert.equal(c.SEND_QUEUE_MAX, 5000);
@@ -86,6 +87,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgresql://u:p@h:5433/db',
       DATABASE_REPLICA_URLS: ' postgres://r1/db , postgresql://r2/db ,',
       DATABASE_POOL_SIZE: '25',
+      DATABASE_STATEMENT_TIMEOUT_MS: '5000',
       SEND_LANES: '4',
       SOCKET_ECHO: 'false',
       SEND_QUEUE_MAX: '100',
@@ -138,6 +140,7 @@ describe('loadConfig', () => {
         DATABASE_URL: c.DATABASE_URL,
         DATABASE_REPLICA_URLS: c.DATABASE_REPLICA_URLS,
         DATABASE_POOL_SIZE: c.DATABASE_POOL_SIZE,
+        DATABASE_STATEMENT_TIMEOUT_MS: c.DATABASE_STATEMENT_TIMEOUT_MS,
         SEND_LANES: c.SEND_LANES,
         SOCKET_ECHO: c.SOCKET_ECHO,
         SEND_QUEUE_MAX: c.SEND_QUEUE_MAX,
@@ -181,6 +184,7 @@ describe('loadConfig', () => {
         DATABASE_URL: 'postgresql://u:p@h:5433/db',
         DATABASE_REPLICA_URLS: ['postgres://r1/db', 'postgresql://r2/db'],
         DATABASE_POOL_SIZE: 25,
+        DATABASE_STATEMENT_TIMEOUT_MS: 5000,
         SEND_LANES: 4,
         SOCKET_ECHO: false,
         SEND_QUEUE_MAX: 100,
@@ -258,6 +262,7 @@ describe('loadConfig', () => {
     ['SEND_QUEUE_MAX', '0'],
     ['SEND_QUEUE_WAIT_MS', 'soon'],
     ['DATABASE_POOL_SIZE', 'ten'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '-1'],
     ['MIGRATIONS_RUN', 'yes'],
     ['EMBEDDED_PG_PORT', '0'],
     ['REDIS_URL', 'http://cache:6379'],

@@ -40,6 +40,7 @@ const schema = z.object({
     'must be a comma-separated list of postgres:// URLs',
   ),
   DATABASE_POOL_SIZE: int(1, 500, 10),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(0, 3_600_000, 30_000),
   SEND_LANES: int(1, 250, 3),
   SEND_QUEUE_MAX: int(1, 1_000_000, 5000),
   SEND_QUEUE_WAIT_MS: int(10, 600_000, 3000),
