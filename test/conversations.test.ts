@@ -14,6 +14,7 @@ const CONVERSATION_KEYS = [
   'createdAt',
   'id',
   'lastActivityAt',
+  'lastDeletedAt', // an extension (README)
   'lastMessage',
   'lastSeq',
   'participants',

@@ -600,8 +600,16 @@ describe('messages', () => {
         'unknown conversation',
       );
       assert.equal(await fingerprint(), before);
+      assert.equal((await view('cat', id)).lastDeletedAt, null, 'nothing deleted yet');
+      const activityBefore = (await view('cat', id)).lastActivityAt;
 
       assert.equal((await call('ann', 'DELETE', `/conversations/${id}/messages/${m3.id}`)).status, 204);
+      // lastDeletedAt (an extension) is when the delete was made, the tombstone's deletedAt; the
+      // activity does not move.
+      const afterDelete = await view('cat', id);
+      assert.equal(afterDelete.lastDeletedAt, afterDelete.lastMessage.deletedAt);
+      assert.equal(afterDelete.lastActivityAt, activityBefore);
+      assert.equal((await view('ann', elsewhere)).lastDeletedAt, null, 'only that conversation');
       assert.equal((await view('cat', id)).unreadCount, 2);
       assert.equal((await view('ben', id)).unreadCount, 0);
       const last = (await view('cat', id)).lastMessage;
@@ -613,6 +621,9 @@ describe('messages', () => {
       assert.equal(await fingerprint(), before, 'a second delete changes nothing');
 
       assert.equal((await call('ben', 'DELETE', `/conversations/${id}/messages/${m2.id}`)).status, 204);
+      const m2Tombstone = (await call('cat', 'GET', `/conversations/${id}/messages?after=1&limit=1`)).body
+        .items[0];
+      assert.equal((await view('cat', id)).lastDeletedAt, m2Tombstone.deletedAt, 'the newest delete');
       for (const u of ['ann', 'ben', 'cat'])
         assert.equal((await view(u, id)).unreadCount, await bruteUnread(id, u), u);
       assert.equal((await view('cat', id)).unreadCount, 1);

@@ -135,6 +135,14 @@ export class ConversationDto {
   @ApiProperty({ type: String, nullable: true, description: 'groups only, else null' }) title!: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) lastActivityAt!: string;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'an extension: when a sender last deleted a message of the conversation (null: never). A delete changes neither lastSeq nor lastActivityAt; a client back from being away reads the conversations whose lastDeletedAt moved to learn what was deleted meanwhile',
+  })
+  lastDeletedAt!: string | null;
   @ApiProperty({ type: [ParticipantDto] }) participants!: ParticipantDto[];
   @ApiProperty({
     type: BusinessInfoDto,

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Db, type Queryable } from '../database/db';
 import type { ConversationRow, ParticipantRow, ParticipantRole } from './conversation.types';
 
-const CONVERSATION_COLUMNS = `c.id, c.type, c.title, c.last_seq, c.created_at, c.last_activity_at,
+const CONVERSATION_COLUMNS = `c.id, c.type, c.title, c.last_seq, c.created_at, c.last_activity_at, c.last_deleted_at,
   c.business_id, c.business_status, c.assigned_agent_id, c.priority, c.opens_at`;
 const PARTICIPANT_COLUMNS = `p.conversation_id, p.user_id, p.role, p.joined_at, p.last_read_seq, p.unread_count`;
 

@@ -255,6 +255,7 @@ export class ConversationService {
       title: r.title,
       createdAt: r.created_at.toISOString(),
       lastActivityAt: r.last_activity_at.toISOString(),
+      lastDeletedAt: r.last_deleted_at?.toISOString() ?? null,
       participants: (byConversation.get(r.id) ?? []).map((p) => ({
         userId: p.user_id,
         role: p.role,

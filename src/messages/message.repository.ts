@@ -329,9 +329,13 @@ export class MessageRepository {
     messageId: string,
   ): Promise<{ seq: number; sender_id: string | null } | undefined> {
     const rows = await tx.query(
-      `UPDATE messages SET deleted_at = now(), content = NULL
-        WHERE id = $1 AND deleted_at IS NULL
-        RETURNING seq, sender_id`,
+      `WITH gone AS (
+         UPDATE messages SET deleted_at = now(), content = NULL
+          WHERE id = $1 AND deleted_at IS NULL
+          RETURNING seq, sender_id, conversation_id, deleted_at),
+       marked AS (
+         UPDATE conversations c SET last_deleted_at = gone.deleted_at FROM gone WHERE c.id = gone.conversation_id)
+       SELECT seq, sender_id FROM gone`,
       [messageId],
     );
     return rows[0];

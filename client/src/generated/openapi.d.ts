@@ -394,6 +394,11 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             lastActivityAt: string;
+            /**
+             * Format: date-time
+             * @description an extension: when a sender last deleted a message of the conversation (null: never). A delete changes neither lastSeq nor lastActivityAt; a client back from being away reads the conversations whose lastDeletedAt moved to learn what was deleted meanwhile
+             */
+            lastDeletedAt: string | null;
             participants: components["schemas"]["ParticipantDto"][];
             /** @description business conversations only (CONTRACT §2), else null */
             business: components["schemas"]["BusinessInfoDto"] | null;

@@ -10,6 +10,7 @@ export interface ConversationRow {
     last_seq: number;
     created_at: Date;
     last_activity_at: Date;
+    last_deleted_at: Date | null;
     business_id: string | null;
     business_status: 'assigned' | 'queued' | 'closed' | 'resolved' | null;
     assigned_agent_id: string | null;
@@ -48,6 +49,8 @@ export interface Conversation {
     title: string | null;
     createdAt: string;
     lastActivityAt: string;
+    /** When a sender last deleted one of its messages (an extension; null: never). */
+    lastDeletedAt: string | null;
     participants: Participant[];
     business: BusinessInfo | null;
     lastMessage: Message | null;
