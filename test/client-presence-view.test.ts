@@ -62,4 +62,26 @@ describe('PresenceView', () => {
     view.connected();
     assert.deepEqual(view.snapshot([offline('bob', T1)]), [offline('bob', T1)]);
   });
+
+  it('an offline without lastSeenAt (a restarted instance forgot it) is told to an app shown online, once, as null', () => {
+    const view = new PresenceView();
+    view.connected();
+    assert.equal(view.event(online('bob', T1)), true);
+    assert.deepEqual(view.snapshot([online('carol', T1)]), [online('carol', T1)]);
+    view.connected();
+    assert.deepEqual(view.snapshot([offline('bob', null), online('carol', T1)]), [offline('bob', null)]);
+    // Nothing new at the next connect: not told again.
+    view.connected();
+    assert.deepEqual(view.snapshot([offline('bob', null)]), []);
+    // An app told offline already (with a time) is not told again for a missing time.
+    view.connected();
+    assert.equal(view.event(offline('carol', T2)), true);
+    view.connected();
+    assert.deepEqual(view.snapshot([offline('carol', null)]), []);
+    // Nor is one never told anything (nothing is known); an event since the connect still wins.
+    assert.deepEqual(view.snapshot([offline('dave', null)]), []);
+    view.connected();
+    assert.equal(view.event(online('bob', T2)), true);
+    assert.deepEqual(view.snapshot([offline('bob', null)]), []);
+  });
 });

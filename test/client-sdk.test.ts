@@ -19,7 +19,7 @@ interface Device {
   statuses: string[];
   /** `session:end` reasons. */
   ended: string[];
-  presence: { userId: string; status: string; lastSeenAt: string }[];
+  presence: { userId: string; status: string; lastSeenAt: string | null }[];
 }
 
 describe('client SDK against the service', () => {

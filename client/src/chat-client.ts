@@ -2,7 +2,7 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket
 import { Emitter } from './emitter';
 import { newClientMessageId } from './ids';
 import { MessageStream } from './message-stream';
-import { PresenceView } from './presence-view';
+import { PresenceView, type PresenceUpdate } from './presence-view';
 import {
   ChatError,
   type AckError,
@@ -61,8 +61,12 @@ export interface ChatClientEvents {
   'unread:updated': (payload: ServerEventPayload<'unread:updated'>) => void;
   'receipt:read': (payload: ServerEventPayload<'receipt:read'>) => void;
   typing: (payload: ServerEventPayload<'typing'>) => void;
-  /** A contact's presence: from the server's events, and after each (re)connect from a snapshot. */
-  presence: (payload: ServerEventPayload<'presence'>) => void;
+  /**
+   * A contact's presence: from the server's events, and after each (re)connect from a snapshot.
+   * `lastSeenAt` is null only when the snapshot says a contact is offline and the server no longer
+   * knows since when (e.g. an instance without Redis restarted).
+   */
+  presence: (payload: PresenceUpdate) => void;
   'session:end': (payload: ServerEventPayload<'session:end'>) => void;
   status: (status: ConnectionStatus) => void;
   /** After each (re)connect: the chat list as it is now, once missed messages are being caught up. */
@@ -97,6 +101,15 @@ const TYPING_RENEW_MS = 3000;
 const PRESENCE_QUERY_MAX = 100;
 /** Deletions remembered for messages not delivered yet (see `deletedEarly`). */
 const MAX_EARLY_DELETES = 1000;
+/** Deletions already told to the app, remembered so that none is told twice (see `deletesTold`). */
+const MAX_DELETES_TOLD = 10_000;
+/**
+ * After a reconnect: at most how many conversations whose `lastDeletedAt` moved are checked for deletes
+ * missed (the most recently active first; the rest at the next reconnect)…
+ */
+const DELETE_CHECK_CONVERSATIONS = 20;
+/** … and how many of their newest messages. */
+const DELETE_CHECK_PAGE = 50;
 
 /** The presence of `userIds`, asked PRESENCE_QUERY_MAX at a time, one request after another. */
 async function presencePages(
@@ -141,6 +154,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * as the tombstone it is now. Bounded: the oldest go first.
    */
   private readonly deletedEarly = new Map<string, string>();
+  /**
+   * Messages whose deletion the app has been told (a `message:deleted`, or the message delivered as a
+   * tombstone), so the check after a reconnect (`reportMissedDeletes`) tells each once. Bounded.
+   */
+  private readonly deletesTold = new Set<string>();
+  /**
+   * Each conversation's `lastDeletedAt` as of the last chat list whose deletes were all told: after a
+   * reconnect, only the conversations where it moved are read again (`reportMissedDeletes`).
+   */
+  private readonly deletesChecked = new Map<string, string | null>();
   private baselineTaken = false;
   private endReason: SessionEndReason | undefined;
   private refreshing: Promise<void> | null = null;
@@ -168,7 +191,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
             params: { path: { id: conversationId }, query: { after, limit: 100 } },
           }),
         ),
-      deliver: (m) => this.emit('message', this.asDeleted(m)),
+      deliver: (m) => {
+        const message = this.asDeleted(m);
+        if (message.deletedAt) this.deleteTold(message.id);
+        this.emit('message', message);
+      },
       onError: (err) => this.emit('error', err),
       retryMs: this.retryMs,
     });
@@ -335,15 +362,33 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.call(() => this.rest.GET('/conversations', { params: { query: opts } }));
   }
 
-  /** The whole chat list, page by page. */
+  /**
+   * The whole chat list, page by page, most recent activity first. A conversation whose activity
+   * moves it to the top while the later pages are read is passed over by the paging: so after more
+   * than one page, the first page is read again until it shows no conversation not seen yet (those
+   * go first).
+   */
   async allConversations(): Promise<Conversation[]> {
     const all: Conversation[] = [];
+    const seen = new Set<string>();
     let cursor: string | undefined;
+    let pages = 0;
     do {
       const page = await this.listConversations({ limit: 100, cursor });
-      all.push(...page.items);
+      for (const c of page.items) {
+        if (seen.has(c.id)) continue;
+        seen.add(c.id);
+        all.push(c);
+      }
       cursor = page.nextCursor ?? undefined;
+      pages++;
     } while (cursor);
+    for (let round = 0; pages > 1 && round < 5; round++) {
+      const moved = (await this.listConversations({ limit: 100 })).items.filter((c) => !seen.has(c.id));
+      if (!moved.length) break;
+      for (const c of moved) seen.add(c.id);
+      all.unshift(...moved);
+    }
     return all;
   }
 
@@ -451,6 +496,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         if (this.deletedEarly.size > MAX_EARLY_DELETES)
           this.deletedEarly.delete(this.deletedEarly.keys().next().value!);
       }
+      this.deleteTold(p.messageId);
       this.emit('message:deleted', p);
     });
     s.on('conversation:updated', (c) => this.emit('conversation:updated', c));
@@ -486,22 +532,40 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /**
    * After a connect: read the chat list, then catch up every conversation whose `lastSeq` is ahead
    * of what was delivered. The first time, the list's `lastSeq` is where delivery starts (older
-   * messages are history); a conversation first seen later is new, so it is delivered from seq 1.
+   * messages are history), except that a message received since the connect (held, or an ack) is
+   * delivered; a conversation first seen later is new, so it is delivered from seq 1. Deletes missed
+   * while away are told after a reconnect (`reportMissedDeletes`).
    */
   private async sync(connection: number, failures: number): Promise<void> {
     this.held ??= [];
     try {
       const list = await this.allConversations();
       if (connection !== this.connection || this.closed) return;
+      const first = !this.baselineTaken;
+      if (first) {
+        await this.addHeldConversations(connection, list);
+        if (connection !== this.connection || this.closed) return;
+      }
       if (this.opts.presenceSnapshot !== false) void this.presenceSnapshot(connection, list);
-      for (const c of list)
-        if (!this.stream.isTracked(c.id)) this.stream.track(c.id, this.baselineTaken ? 0 : c.lastSeq);
-      this.baselineTaken = true;
       const held = this.held ?? [];
       this.held = null;
+      // Conversations whose messages were delivered before this sync (deletes since may have been missed).
+      const known = first
+        ? new Set<string>()
+        : new Set(list.filter((c) => this.stream.isTracked(c.id)).map((c) => c.id));
+      // The first time, a conversation starts after its `lastSeq`, or before the first message held
+      // for it if that is lower (the list may have been read after that message was stored).
+      const firstHeld = new Map<string, number>();
+      for (const m of held)
+        firstHeld.set(m.conversationId, Math.min(m.seq, firstHeld.get(m.conversationId) ?? m.seq));
+      for (const c of list)
+        if (!this.stream.isTracked(c.id))
+          this.stream.track(c.id, first ? Math.min(c.lastSeq, (firstHeld.get(c.id) ?? Infinity) - 1) : 0);
+      this.baselineTaken = true;
       for (const m of held) this.stream.receive(m);
       const behind = list.filter((c) => c.lastSeq > (this.stream.lastSeq(c.id) ?? 0));
       await pool(behind, 4, (c) => this.stream.catchUp(c.id));
+      await this.reportMissedDeletes(connection, list, known);
       if (connection === this.connection) this.emit('synced', list);
     } catch (err) {
       this.emit('error', err);
@@ -509,6 +573,88 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       const delay = Math.min(30_000, this.retryMs * 2 ** Math.min(failures, 6));
       this.syncTimer = setTimeout(() => void this.sync(connection, failures + 1), delay);
     }
+  }
+
+  /**
+   * The first sync: a conversation a held message belongs to that is neither tracked nor in the
+   * chat list (its activity moved it past the paging, beyond what `allConversations` reads again)
+   * is read on its own and added to `list`, so it gets its starting seq (not seq 1) and its place in
+   * `synced` and in the presence snapshot. One the user can no longer read is left out.
+   */
+  private async addHeldConversations(connection: number, list: Conversation[]): Promise<void> {
+    const asked = new Set(list.map((c) => c.id));
+    // Held messages keep coming while these are read: a few rounds, until none is missing.
+    for (let round = 0; round < 3 && connection === this.connection; round++) {
+      const missing = [...new Set((this.held ?? []).map((m) => m.conversationId))].filter(
+        (id) => !asked.has(id) && !this.stream.isTracked(id),
+      );
+      if (!missing.length) return;
+      for (const id of missing) asked.add(id);
+      await pool(missing, 4, async (id) => {
+        try {
+          list.unshift(await this.getConversation(id));
+        } catch (err) {
+          if (!(err instanceof ChatError) || !['NOT_FOUND', 'FORBIDDEN'].includes(err.code)) throw err;
+        }
+      });
+    }
+  }
+
+  /**
+   * After a reconnect: a delete made while the client was away came as no event, and the catch-up
+   * reads only what follows the last delivered seq. A conversation's `lastDeletedAt` (an extension
+   * of the chat list) tells when a sender last deleted one of its messages: for the conversations
+   * where it moved since the last list checked (DELETE_CHECK_CONVERSATIONS at most, the most recently
+   * active first), the newest page (DELETE_CHECK_PAGE messages) is read again, and `message:deleted`
+   * fires once for each tombstone deleted since then, up to the last delivered seq, that the app
+   * has not been told. Only conversations `known` (delivered from before this sync) are checked: the
+   * others' deletes are history (the first connect) or come with their catch-up from seq 1, as
+   * tombstones. A read is tried three times; one that still fails, or one beyond the cap, is left to
+   * the next reconnect.
+   */
+  private async reportMissedDeletes(
+    connection: number,
+    list: Conversation[],
+    known: Set<string>,
+  ): Promise<void> {
+    const candidates: { c: Conversation; since: string | null }[] = [];
+    for (const c of list) {
+      const since = this.deletesChecked.get(c.id) ?? null;
+      const now = c.lastDeletedAt ?? null;
+      if (!known.has(c.id)) this.deletesChecked.set(c.id, now);
+      else if (now !== since && candidates.length < DELETE_CHECK_CONVERSATIONS) candidates.push({ c, since });
+    }
+    await pool(candidates, 4, async ({ c, since }) => {
+      const after = since === null ? -Infinity : Date.parse(since);
+      for (let attempt = 0; ; attempt++) {
+        if (connection !== this.connection || this.closed) return;
+        try {
+          const page = await this.history(c.id, { limit: DELETE_CHECK_PAGE });
+          if (connection !== this.connection || this.closed) return;
+          const delivered = this.stream.lastSeq(c.id) ?? 0;
+          for (const m of [...page.items].sort((a, b) => a.seq - b.seq)) {
+            if (!m.deletedAt || m.seq > delivered || this.deletesTold.has(m.id)) continue;
+            if (!(Date.parse(m.deletedAt) > after)) continue;
+            this.deleteTold(m.id);
+            this.emit('message:deleted', { conversationId: m.conversationId, messageId: m.id, seq: m.seq });
+          }
+          this.deletesChecked.set(c.id, c.lastDeletedAt ?? null);
+          return;
+        } catch (err) {
+          this.emit('error', err);
+          if (attempt >= 2) return;
+          await new Promise((r) => setTimeout(r, this.retryMs * 2 ** attempt));
+        }
+      }
+    });
+  }
+
+  /** Remembers that the app has been told a message is deleted (the oldest are forgotten first). */
+  private deleteTold(messageId: string): void {
+    this.deletesTold.delete(messageId);
+    this.deletesTold.add(messageId);
+    if (this.deletesTold.size > MAX_DELETES_TOLD)
+      this.deletesTold.delete(this.deletesTold.values().next().value!);
   }
 
   /**

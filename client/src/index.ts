@@ -9,5 +9,6 @@ export {
 } from './chat-client';
 export { newClientMessageId } from './ids';
 export { MessageStream, type FetchAfter, type MessageStreamOptions } from './message-stream';
+export { type PresenceUpdate } from './presence-view';
 export * from './protocol';
 export { createRestClient, unwrap, type RestClient, type RestOptions } from './rest';

@@ -1,6 +1,11 @@
-import type { ServerEventPayload, UserPresence } from './protocol';
+import type { UserPresence } from './protocol';
 
-type Presence = ServerEventPayload<'presence'>;
+/**
+ * A `presence` as the SDK fires it: the server's event, or an entry of the snapshot. `lastSeenAt` is
+ * null only for a snapshot entry the server no longer has a time for (e.g. an instance restarted
+ * without Redis): the change is told, its time is not known.
+ */
+export type PresenceUpdate = UserPresence;
 
 /**
  * What the SDK has told the app of each user's presence: the server's `presence` events, merged
@@ -11,9 +16,12 @@ type Presence = ServerEventPayload<'presence'>;
  * connect (the snapshot may have been read before the change such an event announced), and only
  * when it differs from what was told last (the same change, already told; or nothing new since an
  * earlier connect). Instances' clocks are not compared: `lastSeenAt` only tells changes apart.
+ * An entry without `lastSeenAt` (not known to the server) is told only when its status differs from
+ * the one told last (e.g. online before an instance restart, offline now); a user never told stays
+ * untold until something is known.
  */
 export class PresenceView {
-  private readonly told = new Map<string, { status: string; lastSeenAt: string }>();
+  private readonly told = new Map<string, PresenceUpdate>();
   private eventsSinceConnect = new Set<string>();
 
   /** A (re)connect: the snapshot read after it is compared with the events after it. */
@@ -22,26 +30,28 @@ export class PresenceView {
   }
 
   /** A `presence` event: whether to tell the app. */
-  event(p: Presence): boolean {
+  event(p: PresenceUpdate): boolean {
     this.eventsSinceConnect.add(p.userId);
     return this.tell(p);
   }
 
   /** The entries of a snapshot read since the last connect that the app must be told. */
-  snapshot(users: UserPresence[]): Presence[] {
-    const out: Presence[] = [];
+  snapshot(users: UserPresence[]): PresenceUpdate[] {
+    const out: PresenceUpdate[] = [];
     for (const { userId, status, lastSeenAt } of users) {
-      if (lastSeenAt === null || this.eventsSinceConnect.has(userId)) continue;
+      if (this.eventsSinceConnect.has(userId)) continue;
+      // No time: nothing to tell unless the status differs from what the app was told.
+      if (lastSeenAt === null && (this.told.get(userId)?.status ?? status) === status) continue;
       const p = { userId, status, lastSeenAt };
       if (this.tell(p)) out.push(p);
     }
     return out;
   }
 
-  private tell(p: Presence): boolean {
+  private tell(p: PresenceUpdate): boolean {
     const last = this.told.get(p.userId);
     if (last?.status === p.status && last.lastSeenAt === p.lastSeenAt) return false;
-    this.told.set(p.userId, { status: p.status, lastSeenAt: p.lastSeenAt });
+    this.told.set(p.userId, { userId: p.userId, status: p.status, lastSeenAt: p.lastSeenAt });
     return true;
   }
 }

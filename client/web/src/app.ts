@@ -80,7 +80,13 @@ export class ChatApp {
       this.view?.refreshHeader();
     });
     c.on('message', (m) => this.onMessage(m));
+    // Live, and after a reconnect for deletes made while away (the SDK tells them then).
     c.on('message:deleted', (p) => {
+      const conv = this.conversations.get(p.conversationId);
+      if (conv?.lastMessage?.id === p.messageId && !conv.lastMessage.deletedAt) {
+        conv.lastMessage = { ...conv.lastMessage, content: null, deletedAt: new Date().toISOString() };
+        this.renderList();
+      }
       if (this.view?.conversationId === p.conversationId) this.view.tombstone(p.seq);
     });
     c.on('unread:updated', (p) => {
