@@ -110,6 +110,11 @@ const MAX_DELETES_TOLD = 10_000;
 const DELETE_CHECK_CONVERSATIONS = 20;
 /** … and how many of their newest messages. */
 const DELETE_CHECK_PAGE = 50;
+/**
+ * A delete's time is its transaction's start: two deletes may commit in the other order, so one a
+ * little older than the `lastDeletedAt` last checked may still be new to the client.
+ */
+const DELETE_CLOCK_MARGIN_MS = 60_000;
 
 /** The presence of `userIds`, asked PRESENCE_QUERY_MAX at a time, one request after another. */
 async function presencePages(
@@ -496,6 +501,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         if (this.deletedEarly.size > MAX_EARLY_DELETES)
           this.deletedEarly.delete(this.deletedEarly.keys().next().value!);
       }
+      // Already told (the check after a reconnect may have read the tombstone before this event came).
+      if (this.deletesTold.has(p.messageId)) return;
       this.deleteTold(p.messageId);
       this.emit('message:deleted', p);
     });
@@ -629,12 +636,22 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       for (let attempt = 0; ; attempt++) {
         if (connection !== this.connection || this.closed) return;
         try {
-          const page = await this.history(c.id, { limit: DELETE_CHECK_PAGE });
-          if (connection !== this.connection || this.closed) return;
           const delivered = this.stream.lastSeq(c.id) ?? 0;
-          for (const m of [...page.items].sort((a, b) => a.seq - b.seq)) {
+          // The `after=` listing (read from the primary, as the catch-up is: a replica behind the
+          // chat list's could miss the tombstone, and the check would be marked done for good).
+          const page = await this.call(() =>
+            this.rest.GET('/conversations/{id}/messages', {
+              params: {
+                path: { id: c.id },
+                query: { after: Math.max(0, delivered - DELETE_CHECK_PAGE), limit: DELETE_CHECK_PAGE },
+              },
+            }),
+          );
+          if (connection !== this.connection || this.closed) return;
+          for (const m of page.items) {
             if (!m.deletedAt || m.seq > delivered || this.deletesTold.has(m.id)) continue;
-            if (!(Date.parse(m.deletedAt) > after)) continue;
+            // Deletes commit in any order against their times: a margin, the told set keeps them single.
+            if (!(Date.parse(m.deletedAt) > after - DELETE_CLOCK_MARGIN_MS)) continue;
             this.deleteTold(m.id);
             this.emit('message:deleted', { conversationId: m.conversationId, messageId: m.id, seq: m.seq });
           }

@@ -334,7 +334,8 @@ export class MessageRepository {
           WHERE id = $1 AND deleted_at IS NULL
           RETURNING seq, sender_id, conversation_id, deleted_at),
        marked AS (
-         UPDATE conversations c SET last_deleted_at = gone.deleted_at FROM gone WHERE c.id = gone.conversation_id)
+         UPDATE conversations c SET last_deleted_at = GREATEST(c.last_deleted_at, gone.deleted_at)
+           FROM gone WHERE c.id = gone.conversation_id)
        SELECT seq, sender_id FROM gone`,
       [messageId],
     );
