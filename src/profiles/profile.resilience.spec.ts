@@ -20,6 +20,17 @@ function slowSource(ms: number) {
   };
 }
 
+/** A profile service that never answers (a black-holed host): each call ends only when aborted. */
+const deadService = {
+  calls: 0,
+  fetchBatch(_ids: string[], signal?: AbortSignal): Promise<ProfileRecord[]> {
+    this.calls++;
+    return new Promise((_resolve, reject) =>
+      signal?.addEventListener('abort', () => reject(signal.reason ?? new Error('aborted')), { once: true }),
+    );
+  },
+};
+
 describe('ResilientProfileSource', () => {
   it('a call gives up when its budget is spent, its wait in the queue included', async () => {
     const inner = slowSource(150);
@@ -31,7 +42,7 @@ describe('ResilientProfileSource', () => {
       concurrency: 1,
       queue: 20,
     });
-    assert.equal(callBudgetMs({ timeoutMs: 200, attempts: 1 }), 200);
+    assert.equal(callBudgetMs({ timeoutMs: 200, attempts: 1 }), 300);
     const started = performance.now();
     const settledAfter: number[] = [];
     const outcomes = await Promise.allSettled(
@@ -55,12 +66,12 @@ describe('ResilientProfileSource', () => {
   });
 
   it('the budget covers every attempt and the pauses between them', () => {
-    assert.equal(callBudgetMs({ timeoutMs: 1000 }), 2 * 1000 + 500);
-    assert.equal(callBudgetMs({ timeoutMs: 1000, attempts: 3 }), 3 * 1000 + 2 * 500);
+    assert.equal(callBudgetMs({ timeoutMs: 1000 }), 2 * 1000 + 500 + 100);
+    assert.equal(callBudgetMs({ timeoutMs: 1000, attempts: 3 }), 3 * 1000 + 2 * 500 + 100);
   });
 
   it('calls cut by their budget while the service answers them do not open the breaker', async () => {
-    const SERVICE_MS = 300;
+    const SERVICE_MS = 380;
     const durations: number[] = [];
     let onCall: (() => void) | undefined;
     const inner = {
@@ -75,7 +86,7 @@ describe('ResilientProfileSource', () => {
         return ids.map((id) => ({ id, kind: 'user', displayName: id, avatarUrl: null }));
       },
     };
-    // Budget = 1 × 400 ms. One call slot.
+    // Budget = 1 × 400 ms + 100 ms. One call slot.
     const source = new ResilientProfileSource(inner, {
       timeoutMs: 400,
       attempts: 1,
@@ -85,10 +96,10 @@ describe('ResilientProfileSource', () => {
       halfOpenAfterMs: 60_000,
     });
 
-    // A: runs at once, answered at 300 ms. Then each next call is made when the one before starts
-    // (a list opened while another's profiles are being fetched): each waits ~200 ms in the queue,
-    // has ~200 ms of budget left for a 300 ms answer, and is cut by the budget while the service is
-    // answering it.
+    // A: runs at once, answered at 380 ms. Then each next call is made when the one before starts
+    // (a list opened while another's profiles are being fetched): each waits 220–280 ms in the
+    // queue, has 220–280 ms of budget left for a 380 ms answer, and is cut by the budget while the
+    // service is answering it.
     const calls: Promise<unknown>[] = [];
     let made = 0;
     const next = () => {
@@ -119,6 +130,26 @@ describe('ResilientProfileSource', () => {
     );
     const after = await source.fetchBatch(['later']).catch((e: unknown) => e);
     assert.ok(!(after instanceof Error), `a call on an idle, healthy service failed: ${String(after)}`);
+  });
+
+  it('with one attempt, a service that never answers opens the breaker after failuresToOpen calls', async () => {
+    const source = new ResilientProfileSource(deadService, {
+      timeoutMs: 50,
+      attempts: 1, // ResilienceOptions: "1 = no retry"
+      concurrency: 1,
+      queue: 10,
+      failuresToOpen: 3,
+      halfOpenAfterMs: 60_000,
+    });
+    const errors: string[] = [];
+    // One at a time: no queue wait at all, each call gets its whole budget for its one attempt.
+    for (let i = 0; i < 6; i++) await source.fetchBatch([`u${i}`]).catch((e: Error) => errors.push(e.name));
+    assert.equal(errors.length, 6);
+    assert.equal(
+      source.breaker.state,
+      CircuitState.Open,
+      `6 consecutive timeouts of a dead service, breaker still ${CircuitState[source.breaker.state]}; calls made: ${deadService.calls}; errors: ${errors.join(', ')}`,
+    );
   });
 });
 

@@ -30,6 +30,12 @@ export interface ResilienceOptions {
 
 /** The longest pause between two attempts. */
 const MAX_BACKOFF_MS = 500;
+/**
+ * Beyond the attempts' own time: an attempt that times out does so before the budget runs out, so the
+ * breaker counts it against the service (with a budget of exactly one timeout, the budget's timer,
+ * set first, would always fire first, and a dead service would never open the breaker).
+ */
+const BUDGET_MARGIN_MS = 100;
 
 /**
  * How long one call may take in all: its wait in the bulkhead's queue, every attempt and the pauses
@@ -38,7 +44,7 @@ const MAX_BACKOFF_MS = 500;
  */
 export function callBudgetMs(opts: Pick<ResilienceOptions, 'timeoutMs' | 'attempts'>): number {
   const attempts = Math.max(1, opts.attempts ?? 2);
-  return attempts * opts.timeoutMs + (attempts - 1) * MAX_BACKOFF_MS;
+  return attempts * opts.timeoutMs + (attempts - 1) * MAX_BACKOFF_MS + BUDGET_MARGIN_MS;
 }
 
 /** A call's budget ran out while it was being made: the caller gave up, not the service. */

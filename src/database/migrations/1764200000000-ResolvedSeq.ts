@@ -30,6 +30,17 @@ export class ResolvedSeq1764200000000 implements MigrationInterface {
     } finally {
       await q.query(`RESET lock_timeout`);
     }
+    // No DATABASE_STATEMENT_TIMEOUT_MS for the batches: one that took longer would be cancelled and
+    // retried from the first batch at every start, and the migration would never finish.
+    await q.query(`SET statement_timeout = 0`);
+    try {
+      await this.backfill(q);
+    } finally {
+      await q.query(`RESET statement_timeout`);
+    }
+  }
+
+  private async backfill(q: QueryRunner): Promise<void> {
     let after: string | null = null;
     for (;;) {
       const rows: { id: string }[] = await q.query(
