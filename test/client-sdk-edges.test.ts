@@ -71,6 +71,20 @@ async function goAway(d: Device): Promise<() => Promise<void>> {
   };
 }
 
+/**
+ * The check `reportMissedDeletes` makes: the conversation's last DELETE_CHECK_PAGE (50) delivered
+ * messages, through the `after=` listing (the catch-up asks for 100).
+ */
+const isDeleteCheck = (request: Request, conv: string) => {
+  const url = new URL(request.url);
+  return (
+    request.method === 'GET' &&
+    url.pathname === `/conversations/${conv}/messages` &&
+    url.searchParams.has('after') &&
+    url.searchParams.get('limit') === '50'
+  );
+};
+
 after(() => {
   for (const d of allDevices) d.client.close();
 });
@@ -123,6 +137,56 @@ describe('client SDK edges: deletes while away, races with the first sync', () =
     assert.deepEqual(
       bob.deleted.map((p) => p.messageId),
       [secret.id, second.id],
+    );
+  });
+
+  it('a delete made while the reconnect check runs is told once, not by the check and again by its live event', async () => {
+    const tag = crypto.randomUUID().slice(0, 6);
+    const [aliceId, bobId] = [`rl-dup-alice.${tag}`, `rl-dup-bob.${tag}`];
+    let conv = '';
+    // Filled in below; bob's fetch (made before them) reads them.
+    const later: { alice?: Device; second?: Message } = {};
+    let armed = false;
+    // bob's network: while his reconnect check's request is on its way, alice deletes `second`
+    // (committed before the check reads, so the check's page shows its tombstone).
+    const bobFetch = async (request: Request) => {
+      if (armed && isDeleteCheck(request, conv)) {
+        armed = false;
+        await later.alice!.client.deleteMessage(conv, later.second!.id);
+      }
+      return fetch(request);
+    };
+    const alice = await device(app.url, aliceId, { presenceSnapshot: false });
+    later.alice = alice;
+    const bob = await device(app.url, bobId, { fetch: bobFetch, presenceSnapshot: false });
+    conv = (await alice.client.direct(bobId)).id;
+    const first = await alice.client.send(conv, 'first').sent;
+    const second = await alice.client.send(conv, 'second').sent;
+    later.second = second;
+    await until(() => bob.messages.length === 2, 'bob has both');
+
+    const back = await goAway(bob);
+    await alice.client.deleteMessage(conv, first.id); // while bob is away: lastDeletedAt moves
+    // The live `message:deleted` of the delete made during the check reaches bob a little after the
+    // check's REST answer (the fan-out is a separate path: another instance, Redis, a busy event loop;
+    // nothing orders a socket event after a REST answer).
+    const socket = bob.client.socket as unknown as { onevent(packet: { data: unknown[] }): void };
+    const onevent = socket.onevent.bind(socket);
+    socket.onevent = (packet) => {
+      if (packet.data?.[0] === 'message:deleted') setTimeout(() => onevent(packet), 300);
+      else onevent(packet);
+    };
+    armed = true;
+    await back();
+    await sleep(800);
+
+    assert.equal(armed, false, 'the check ran');
+    const told = bob.deleted.map((p) => p.messageId);
+    assert.equal(told.filter((id) => id === first.id).length, 1, 'the delete made while away is told');
+    assert.equal(
+      told.filter((id) => id === second.id).length,
+      1,
+      `message:deleted for one message told ${told.filter((id) => id === second.id).length} times (client/README.md: "It does not tell again a deletion already told")`,
     );
   });
 
