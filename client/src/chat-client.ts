@@ -108,7 +108,7 @@ const MAX_DELETES_TOLD = 10_000;
  * missed (the most recently active first; the rest at the next reconnect)…
  */
 const DELETE_CHECK_CONVERSATIONS = 20;
-/** … and how many of their newest messages. */
+/** … and how many of their last delivered messages. */
 const DELETE_CHECK_PAGE = 50;
 /**
  * A delete's time is its transaction's start: two deletes may commit in the other order, so one a
@@ -612,7 +612,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * reads only what follows the last delivered seq. A conversation's `lastDeletedAt` (an extension
    * of the chat list) tells when a sender last deleted one of its messages: for the conversations
    * where it moved since the last list checked (DELETE_CHECK_CONVERSATIONS at most, the most recently
-   * active first), the newest page (DELETE_CHECK_PAGE messages) is read again, and `message:deleted`
+   * active first), the last DELETE_CHECK_PAGE delivered messages are read again, and `message:deleted`
    * fires once for each tombstone deleted since then, up to the last delivered seq, that the app
    * has not been told. Only conversations `known` (delivered from before this sync) are checked: the
    * others' deletes are history (the first connect) or come with their catch-up from seq 1, as
