@@ -15,7 +15,8 @@ describe('DATABASE_STATEMENT_TIMEOUT_MS', () => {
 
   before(async () => {
     world = await testWorld();
-    app = await world.start({ DATABASE_STATEMENT_TIMEOUT_MS: '400' });
+    // Long enough that no statement of a loaded CI box reaches it, short enough for a test.
+    app = await world.start({ DATABASE_STATEMENT_TIMEOUT_MS: '1000' });
     locker = new Client({ connectionString: world.db.url });
     await locker.connect();
   });

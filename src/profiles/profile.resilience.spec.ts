@@ -35,14 +35,14 @@ describe('ResilientProfileSource', () => {
   it('a call gives up when its budget is spent, its wait in the queue included', async () => {
     const inner = slowSource(150);
     // One call at a time: ten calls queue behind each other, the last answered after 1.5 s without a
-    // budget (each call alone is well within its 200 ms timeout).
+    // budget (each call alone is well within its 400 ms timeout).
     const source = new ResilientProfileSource(inner, {
-      timeoutMs: 200,
+      timeoutMs: 400,
       attempts: 1,
       concurrency: 1,
       queue: 20,
     });
-    assert.equal(callBudgetMs({ timeoutMs: 200, attempts: 1 }), 300);
+    assert.equal(callBudgetMs({ timeoutMs: 400, attempts: 1 }), 500);
     const started = performance.now();
     const settledAfter: number[] = [];
     const outcomes = await Promise.allSettled(
@@ -58,7 +58,7 @@ describe('ResilientProfileSource', () => {
       if (o.status === 'rejected') assert.ok(o.reason instanceof TaskCancelledError, String(o.reason));
     // The service never failed: the budget's cuts are not held against it.
     assert.equal(source.breaker.state, CircuitState.Closed);
-    // Nobody waited for the queue ahead of them: 200 ms each, with a wide margin for a slow machine.
+    // Nobody waited for the queue ahead of them: 500 ms each, with a wide margin for a slow machine.
     assert.ok(
       Math.max(...settledAfter) < 1000,
       `settled after ${settledAfter.map(Math.round).join(', ')} ms`,
@@ -71,7 +71,7 @@ describe('ResilientProfileSource', () => {
   });
 
   it('calls cut by their budget while the service answers them do not open the breaker', async () => {
-    const SERVICE_MS = 380;
+    const SERVICE_MS = 750;
     const durations: number[] = [];
     let onCall: (() => void) | undefined;
     const inner = {
@@ -86,9 +86,9 @@ describe('ResilientProfileSource', () => {
         return ids.map((id) => ({ id, kind: 'user', displayName: id, avatarUrl: null }));
       },
     };
-    // Budget = 1 × 400 ms + 100 ms. One call slot.
+    // Budget = 1 × 1000 ms + 100 ms. One call slot.
     const source = new ResilientProfileSource(inner, {
-      timeoutMs: 400,
+      timeoutMs: 1000,
       attempts: 1,
       concurrency: 1,
       queue: 10,
@@ -96,10 +96,10 @@ describe('ResilientProfileSource', () => {
       halfOpenAfterMs: 60_000,
     });
 
-    // A: runs at once, answered at 380 ms. Then each next call is made when the one before starts
-    // (a list opened while another's profiles are being fetched): each waits 220–280 ms in the
-    // queue, has 220–280 ms of budget left for a 380 ms answer, and is cut by the budget while the
-    // service is answering it.
+    // A: runs at once, answered at 750 ms. Then each next call is made when the one before starts
+    // (a list opened while another's profiles are being fetched): each waits 450–700 ms in the
+    // queue, has 400–650 ms of budget left for a 750 ms answer, and is cut by the budget while the
+    // service is answering it (well within its own 1000 ms timeout).
     const calls: Promise<unknown>[] = [];
     let made = 0;
     const next = () => {
@@ -118,7 +118,7 @@ describe('ResilientProfileSource', () => {
     for (const o of outcomes.slice(1)) assert.ok(o instanceof TaskCancelledError, String(o));
     // The service never took longer than an attempt may take, and never failed by itself.
     assert.ok(
-      durations.every((d) => d < 400),
+      durations.every((d) => d < 1000),
       `service times ${durations.map(Math.round).join(', ')}`,
     );
 
