@@ -105,6 +105,19 @@ describe('migrations', () => {
     await Promise.all(dbs.map((d) => d.drop()));
   });
 
+  /**
+   * A fresh database, migrated here (not cloned from the shared template, which may lag behind
+   * migrations being written), and its data source, still open: the caller destroys it.
+   */
+  async function migratedDatabase(): Promise<{ db: TestDatabase; ds: DataSource }> {
+    const db = await createEmptyDatabase();
+    dbs.push(db);
+    const ds = dataSource(db.url);
+    await ds.initialize();
+    await ds.runMigrations({ transaction: 'each' });
+    return { db, ds };
+  }
+
   describe('up, all the way down, and up again on an empty database', () => {
     let db: TestDatabase;
     let ds: DataSource;
@@ -164,12 +177,8 @@ describe('migrations', () => {
 
   describe('ResolvedSeq: data written before it', () => {
     it('marks each conversation resolved before it at its last "resolved" notice, and no other', async () => {
-      const db = await createEmptyDatabase();
-      dbs.push(db);
-      const ds = dataSource(db.url);
-      await ds.initialize();
+      const { db, ds } = await migratedDatabase();
       try {
-        await ds.runMigrations({ transaction: 'each' });
         while ((await applied(db.url)).includes('ResolvedSeq1764200000000'))
           await ds.undoLastMigration({ transaction: 'each' });
         const notice = 'This conversation was resolved. Write again any time to re-open it.';
@@ -234,17 +243,8 @@ describe('migrations', () => {
   describe('npm run migration:revert (the real command)', () => {
     it('rolls the last migration back on a migrated database, and migration:run re-applies it', async () => {
       assert.ok(full && allButLast, 'needs the schemas recorded above');
-      // A fresh database, migrated here (not cloned from the shared template, which may lag behind
-      // migrations being written).
-      const db = await createEmptyDatabase();
-      dbs.push(db);
-      const ds = dataSource(db.url);
-      await ds.initialize();
-      try {
-        await ds.runMigrations({ transaction: 'each' });
-      } finally {
-        await ds.destroy();
-      }
+      const { db, ds } = await migratedDatabase();
+      await ds.destroy();
       assert.deepEqual(await inspect(db.url), full, 'the test database starts fully migrated');
 
       const revert = await npm('migration:revert', db.url);

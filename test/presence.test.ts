@@ -2,12 +2,11 @@
 // several connections per user, and the heartbeat rule (a connection that stays open but stops
 // heartbeating goes offline; its next heartbeat brings it back).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { ConversationRepository } from '../src/conversations/conversation.repository';
 import { PresenceService } from '../src/presence/presence.service';
-import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
+import { connectSocket, emitAck, http, testWorld, token, type TestApp, users } from './support/app';
 import { until } from './support/processes';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -38,11 +37,6 @@ describe('presence (one instance, PRESENCE_TTL_S=2)', () => {
     }
     devices = [];
   });
-
-  const users = (...names: string[]) => {
-    const tag = randomBytes(3).toString('hex');
-    return names.map((n) => `${n}.${tag}`);
-  };
 
   /** A device; with `beat`, it heartbeats well within the TTL, as clients must. */
   async function device(userId: string, beat = true): Promise<Device> {

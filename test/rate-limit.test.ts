@@ -2,10 +2,10 @@
 // MESSAGE_RATE_WINDOW_S=2 on message:send per user (all connections, all instances), the disconnect
 // of a client that keeps going, and REST_RATE_LIMIT=3 answering 429 with Retry-After.
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
-import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
+import { connectSocket, emitAck, http, testWorld, token, type TestApp, users } from './support/app';
 import { until } from './support/processes';
 
 const LIMIT = 5;
@@ -36,10 +36,6 @@ describe('rate limits (two instances, Redis)', () => {
     sockets = [];
   });
 
-  const users = (...names: string[]) => {
-    const tag = randomBytes(3).toString('hex');
-    return names.map((n) => `${n}.${tag}`);
-  };
   async function connect(app: TestApp, userId: string): Promise<Socket> {
     const s = await connectSocket(app.url, await token(userId));
     sockets.push(s);

@@ -4,14 +4,23 @@
 // instance runs it) and presence with the heartbeat rule. (Rate limits across instances:
 // test/rate-limit.test.ts; ordering under load: test/realtime-ordering.test.ts.)
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import type { Socket } from 'socket.io-client';
 import { Db } from '../src/database/db';
 import { PresenceService } from '../src/presence/presence.service';
 import { OrderedChannel } from '../src/state/ordered-channel';
-import { connectSocket, emitAck, http, testWorld, token, TEST_REDIS_URL, type TestApp } from './support/app';
+import {
+  connectSocket,
+  emitAck,
+  http,
+  testWorld,
+  token,
+  TEST_REDIS_URL,
+  type TestApp,
+  users,
+} from './support/app';
 import { until } from './support/processes';
 
 type Seen = { event: string; payload: any };
@@ -65,10 +74,6 @@ describe('realtime across two instances (Redis)', () => {
     assert.deepEqual(dropped, [], 'no connection was dropped during the test');
   });
 
-  const users = (...names: string[]) => {
-    const tag = randomBytes(3).toString('hex');
-    return names.map((n) => `${n}.${tag}`);
-  };
   /** A device on instance `app`; it heartbeats (PRESENCE_TTL_S=2) unless told not to. */
   async function device(app: TestApp, userId: string, opts: { beat?: boolean } = {}): Promise<Device> {
     const socket = await connectSocket(app.url, await token(userId));

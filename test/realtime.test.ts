@@ -2,11 +2,11 @@
 // against the real app: acks, fan-out to every device, idempotency, deletes, participant changes,
 // read sync, receipts, typing (with the auto-stop) and events sent without an ack callback.
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { ConversationService } from '../src/conversations/conversation.service';
-import { connectSocket, emitAck, http, testWorld, token, type TestApp } from './support/app';
+import { connectSocket, emitAck, http, testWorld, token, type TestApp, users } from './support/app';
 import { sleep, until } from './support/processes';
 
 type Seen = { event: string; payload: any };
@@ -59,10 +59,6 @@ describe('realtime events (one instance)', () => {
   });
 
   /** Fresh user ids per test, so that no test sees another's events. */
-  const users = (...names: string[]) => {
-    const tag = randomBytes(3).toString('hex');
-    return names.map((n) => `${n}.${tag}`);
-  };
   async function tokenFor(userId: string): Promise<string> {
     if (!tokens.has(userId)) tokens.set(userId, await token(userId));
     return tokens.get(userId)!;

@@ -4,10 +4,10 @@
 // to seconds; a read of one's own write that went to it would fail in that window, which this makes
 // deterministic.
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
-import { connectSocket, http, testWorld, token, type TestApp } from './support/app';
+import { connectSocket, http, testWorld, token, type TestApp, users } from './support/app';
 import { createTestDatabase, type TestDatabase } from './support/db';
 import { until } from './support/processes';
 
@@ -31,10 +31,6 @@ describe('with a read replica that lags', () => {
     sockets = [];
   });
 
-  const users = (...names: string[]) => {
-    const tag = randomBytes(3).toString('hex');
-    return names.map((n) => `${n}.${tag}`);
-  };
   async function rest(userId: string, method: string, path: string, body?: unknown) {
     return http(app.url, method, path, { token: await token(userId), body });
   }

@@ -105,6 +105,12 @@ export function token(
   return signDevToken(userId, { secret: opts.secret ?? DEV_JWT_SECRET, admin: opts.admin, ttlS: opts.ttlS });
 }
 
+/** User ids for one test: the names given, with a tag of their own so tests never share users. */
+export function users(...names: string[]): string[] {
+  const tag = randomBytes(3).toString('hex');
+  return names.map((n) => `${n}.${tag}`);
+}
+
 /**
  * Two fresh users (`alice.<tag>`, `bob.<tag>`) and their direct conversation, created by alice
  * through `base`'s REST API (asserting the 201).
